@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sepcheck.catalogue import Catalogue, Entry, load_catalogue
+from sepcheck.errors import CatalogueError
+from sepcheck.model import Expect, Protocol, Role, Scope
+from sepcheck.versions import parse_version
+
+SOURCE = Path(__file__).resolve().parents[2] / "shared/source/sep-communication-ports.fr.txt"
+
+# Broadcom's table, row by row, as read from the French source: for each row, the flows
+# it defines: (protocol, port) pairs, source, destination, applicable versions and whether
+# it is configurable (None where the table does not say).
+Flow = tuple[set[tuple[str, int]], str, str, str, bool | None]
+ROWS: dict[int, list[Flow]] = {
+    1: [
+        (
+            {("tcp", 139), ("tcp", 445), ("udp", 137), ("udp", 138)},
+            "manager",
+            "client",
+            "all",
+            False,
+        )
+    ],
+    2: [({("tcp", 22)}, "manager", "client", "all", False)],
+    3: [({("tcp", 2967)}, "client", "gup", "all", True)],
+    4: [({("tcp", 2968)}, "client", "client", "14.2 and later", True)],
+    5: [({("tcp", 2638)}, "manager", "database", "all", True)],
+    6: [({("tcp", 1433)}, "manager", "database", "all", True)],
+    7: [
+        ({("tcp", 8443)}, "remote_console", "manager", "all", True),
+        ({("tcp", 8443)}, "replication_partner", "manager", "all", True),
+    ],
+    8: [({("tcp", 8444)}, "spc", "manager", "12.1.x", None)],
+    9: [({("tcp", 9090)}, "remote_console", "manager", "all", True)],
+    10: [({("tcp", 8014)}, "client", "manager", "all", True)],
+    11: [({("tcp", 443)}, "client", "manager", "all", True)],
+    12: [({("tcp", 443)}, "manager", "cloud_console", "14.0.1 and later", None)],
+    13: [({("tcp", 443)}, "client", "cloud_console", "14.2 and later", None)],
+    14: [({("tcp", 8081), ("tcp", 8082)}, "manager", "content_analysis", "14.2.x only", None)],
+    15: [({("tcp", 8445)}, "reporting_console", "manager", "all", True)],
+    16: [
+        ({("tcp", 8446)}, "rmm_edr", "manager", "all", True),
+        ({("tcp", 8446)}, "remote_console", "manager", "14.0.1 and later", True),
+    ],
+    17: [({("tcp", 8447)}, "manager", "manager", "12.1.5 and later", True)],
+    18: [({("tcp", 8765)}, "manager", "manager", "all", True)],
+    19: [({("tcp", 1100)}, "manager", "manager", "all", False)],
+    20: [({("udp", 514)}, "manager", "syslog", "all", True)],
+}
+
+
+def _flow_of(entry: Entry) -> Flow | None:
+    for flow in ROWS.get(entry.row, []):
+        ports, source, destination, _, _ = flow
+        if (
+            (entry.protocol.value, entry.port) in ports
+            and entry.source.value == source
+            and entry.destination.value == destination
+            and entry.expect is Expect.REACHABLE
+        ):
+            return flow
+    return None
+
+
+def test_every_row_of_the_table_is_in_the_catalogue(catalogue: Catalogue) -> None:
+    for row, flows in ROWS.items():
+        for ports, source, destination, versions, configurable in flows:
+            entries = [
+                e
+                for e in catalogue
+                if e.row == row
+                and e.expect is Expect.REACHABLE
+                and e.source.value == source
+                and e.destination.value == destination
+            ]
+            assert {(e.protocol.value, e.port) for e in entries} == ports, (row, source)
+            for entry in entries:
+                assert entry.versions == versions, entry.id
+                if configurable is not None:
+                    assert entry.configurable is configurable, entry.id
+                else:
+                    # The table is silent: the entry must say what sepcheck decided.
+                    assert any("configurable" in note for note in entry.notes), entry.id
+
+
+def test_nothing_invented_without_a_note(catalogue: Catalogue) -> None:
+    for entry in catalogue:
+        assert entry.row in ROWS, f"{entry.id} names no row of the table"
+        if _flow_of(entry) is not None:
+            continue
+        if entry.expect is Expect.UNREACHABLE:
+            assert any(note.startswith("Basis: sep-domain.md") for note in entry.notes), entry.id
+        else:
+            assert any(note.startswith("Derived from row") for note in entry.notes), entry.id
+
+
+@pytest.mark.skipif(not SOURCE.exists(), reason="shared/source is not beside the checkout")
+def test_every_port_of_the_source_document_is_catalogued(catalogue: Catalogue) -> None:
+    text = SOURCE.read_text(encoding="utf-8")
+    found: set[tuple[str, int]] = set()
+    for proto, ports in re.findall(r"^(TCP|UDP|HTTPS?)[ \u00a0]([\d, ]+)$", text, re.MULTILINE):
+        for port in ports.split(","):
+            found.add(("udp" if proto == "UDP" else "tcp", int(port)))
+    assert len(found) == 22
+    assert found <= {(e.protocol.value, e.port) for e in catalogue}
+
+
+def test_ambiguous_rows_explain_the_decision(catalogue: Catalogue) -> None:
+    for entry_id in (
+        "client-client-ntr-auth",
+        "manager-manager-launcher",
+        "manager-manager-rmi-registry",
+        "manager-content_analysis-http",
+        "manager-syslog-forwarding",
+    ):
+        entry = catalogue.get(entry_id)
+        assert entry is not None
+        assert any("sepcheck decision" in note for note in entry.notes), entry_id
+
+
+def test_443_appears_for_clients_cloud_and_roaming(catalogue: Catalogue) -> None:
+    pairs = {
+        (e.source, e.destination)
+        for e in catalogue
+        if e.port == 443 and e.expect is Expect.REACHABLE
+    }
+    assert pairs == {
+        (Role.CLIENT, Role.MANAGER),
+        (Role.MANAGER, Role.CLOUD_CONSOLE),
+        (Role.CLIENT, Role.CLOUD_CONSOLE),
+    }
+
+
+def test_must_not_reach_entries(catalogue: Catalogue) -> None:
+    unreachable = {(e.source, e.port) for e in catalogue if e.expect is Expect.UNREACHABLE}
+    for port in (8447, 8765, 1100, 2638, 1433):
+        assert (Role.CLIENT, port) in unreachable
+        assert (Role.REMOTE_CONSOLE, port) in unreachable
+    # The manager itself must reach its database: no must-not-reach from it.
+    assert all(src is not Role.MANAGER for src, _ in unreachable)
+    warn = {e.port for e in catalogue if e.severity.value == "warn"}
+    assert warn == {8443, 9090}
+
+
+def test_optional_flows(catalogue: Catalogue) -> None:
+    optional = {e.destination for e in catalogue if e.optional}
+    assert {Role.SYSLOG, Role.CLOUD_CONSOLE, Role.CONTENT_ANALYSIS} <= optional
+    assert any(e.source is Role.SPC and e.optional for e in catalogue)
+    required = {e.id for e in catalogue if not e.optional}
+    assert {"client-manager-http", "client-manager-https", "manager-client-push-smb"} <= required
+
+
+def test_local_entries(catalogue: Catalogue) -> None:
+    local = {e.id for e in catalogue if e.scope is Scope.LOCAL}
+    assert local == {
+        "client-client-ntr-auth",
+        "manager-manager-launcher",
+        "manager-manager-tomcat-shutdown",
+        "manager-manager-rmi-registry",
+    }
+
+
+def test_select_filters(catalogue: Catalogue) -> None:
+    v143 = parse_version("14.3 RU8")
+    ids = {e.id for e in catalogue.select(version=v143)}
+    assert "spc-manager-webservices" not in ids  # 12.1.x only
+    assert "manager-content_analysis-http" not in ids  # 14.2.x only
+    assert "client-manager-https" in ids
+    v121 = parse_version("12.1.6 MP10")
+    ids121 = {e.id for e in catalogue.select(version=v121)}
+    assert "spc-manager-webservices" in ids121
+    assert "client-cloud_console-https" not in ids121
+    udp = list(catalogue.select(protocol=Protocol.UDP))
+    assert {e.port for e in udp} == {137, 138, 514}
+    assert all(e.involves(Role.GUP) for e in catalogue.select(role=Role.GUP))
+    assert [e.id for e in catalogue.select(role=Role.GUP)] == ["client-gup-proxy"]
+
+
+def test_json_contract(catalogue: Catalogue) -> None:
+    ids = set()
+    for entry in catalogue:
+        data = json.loads(json.dumps(entry.public_dict()))
+        assert isinstance(data["id"], str)
+        assert data["protocol"] in ("tcp", "udp")
+        assert isinstance(data["port"], int)
+        assert data["source"] in {r.value for r in Role}
+        assert data["destination"] in {r.value for r in Role}
+        assert data["purpose"]
+        assert isinstance(data["versions"], str)
+        assert data["expect"] in ("reachable", "unreachable")
+        assert isinstance(data["configurable"], bool)
+        assert re.fullmatch(r"[a-z_]+-[a-z_]+-[a-z0-9_-]+", data["id"])
+        ids.add(data["id"])
+    assert len(ids) == len(catalogue)
+
+
+GOOD = """schema = 1
+[[entry]]
+id = "client-manager-http"
+row = 10
+protocol = "tcp"
+port = 8014
+source = "client"
+destination = "manager"
+purpose = "x"
+configurable = true
+versions = "all"
+"""
+
+
+def test_a_user_copy_loads(write: Callable[[str, str], Path]) -> None:
+    cat = load_catalogue(write("mine.toml", GOOD))
+    assert [e.id for e in cat] == ["client-manager-http"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (GOOD.replace("port = 8014", "port = 80140"), 6, ["client-manager-http", "port", "65535"]),
+        (GOOD.replace('"tcp"', '"sctp"'), 5, ["protocol", "'tcp' or 'udp'"]),
+        (GOOD.replace('"manager"', '"sepm"'), 8, ["destination", "manager"]),
+        (GOOD.replace('"all"', '"Toutes"'), 11, ["versions", "Toutes"]),
+        (GOOD.replace('versions = "all"\n', ""), None, ["versions", "missing"]),
+        (GOOD + 'colour = "red"\n', 12, ["unknown key 'colour'"]),
+        (GOOD.replace('id = "client-manager-http"', 'id = "Client Manager"'), 3, ["id"]),
+        (GOOD.replace("schema = 1", "schema = 7"), 1, ["schema 7"]),
+        (GOOD.replace("schema = 1\n", ""), 1, ["schema"]),
+        (GOOD.replace("port = 8014", "port = 8014\nport = 8015"), 7, ["invalid TOML"]),
+        (GOOD + GOOD.split("\n", 1)[1], None, ["duplicate entry id"]),
+        (GOOD + 'feature = "nope"\n', None, ["feature 'nope' is not declared"]),
+        (GOOD + 'port_from = "ghost"\n', None, ["port_from", "ghost"]),
+        (
+            GOOD
+            + GOOD.split("\n", 1)[1].replace("client-manager-http", "client-manager-x")
+            + 'expect = "unreachable"\n',
+            None,
+            ["expects", "reachable"],
+        ),
+        ("", None, ["schema"]),
+    ],
+)
+def test_broken_catalogues_name_file_line_and_field(
+    write: Callable[[str, str], Path], text: str, line: int | None, words: list[str]
+) -> None:
+    path = write("broken.toml", text)
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    error = info.value
+    assert error.location is not None
+    assert error.location.path == path
+    if line is not None:
+        assert error.location.line == line, str(error)
+    message = str(error)
+    for word in words:
+        assert word in message or word in (error.hint or ""), message
+
+
+def test_missing_and_empty_catalogue_paths(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="does not exist"):
+        load_catalogue(tmp_path / "nope.toml")
+    with pytest.raises(CatalogueError, match=r"no \*\.toml"):
+        load_catalogue(tmp_path)
+    (tmp_path / "a.toml").write_text("schema = 1\n")
+    with pytest.raises(CatalogueError, match="no entries"):
+        load_catalogue(tmp_path)
+
+
+def test_folder_ids_are_unique_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(GOOD)
+    (tmp_path / "b.toml").write_text(GOOD)
+    with pytest.raises(CatalogueError, match="duplicate entry id") as info:
+        load_catalogue(tmp_path)
+    assert info.value.location is not None
+    assert info.value.location.path == tmp_path / "b.toml"
+
+
+def test_docs_reference_matches_the_catalogue(catalogue: Catalogue) -> None:
+    from sepcheck.render.catalogue import catalogue_markdown
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "catalogue.md").read_text()
+    assert docs.endswith(catalogue_markdown(catalogue)), (
+        "docs/catalogue.md is stale: regenerate it with sepcheck catalogue --format markdown"
+    )

@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sepcheck.catalogue import Catalogue
+from sepcheck.data import data_dir
+from sepcheck.errors import TopologyError
+from sepcheck.hosts import FileSpec
+from sepcheck.model import Role
+from sepcheck.topology import load_topology, topology_from_hosts
+from sepcheck.versions import parse_version
+
+Write = Callable[[str, str], Path]
+
+BASE = """sep_version = "14.3 RU8"
+features = ["sql_server_database"]
+
+[roles.manager]
+hosts = ["sepm01.example.test"]
+
+[roles.client]
+hosts = [
+    "198.18.1.0/28",
+    "198.18.3.5-198.18.3.9",
+    "fd00:18::5",
+]
+
+[ports]
+client-manager-http = 80
+"""
+
+
+def test_example_topology_loads(catalogue: Catalogue) -> None:
+    topology = load_topology(data_dir("examples") / "site.toml", catalogue)
+    assert topology.sep_version == parse_version("14.3 RU8")
+    assert topology.host_count(Role.CLIENT) == 14 + 5 + 1
+    assert topology.features == {"sql_server_database"}
+    assert len(topology.digest) == 64
+
+
+def test_contract_example(write: Write, catalogue: Catalogue) -> None:
+    topology = load_topology(write("site.toml", BASE), catalogue)
+    assert topology.host_count(Role.CLIENT) == 20
+    entry = catalogue.get("client-manager-http")
+    assert entry is not None
+    assert topology.port_for(entry) == 80
+    https = catalogue.get("client-manager-https")
+    assert https is not None
+    assert topology.port_for(https) == 443
+
+
+def test_port_from_follows_the_override(write: Write, catalogue: Catalogue) -> None:
+    text = BASE.replace("client-manager-http = 80", "manager-manager-launcher = 9447")
+    topology = load_topology(write("site.toml", text), catalogue)
+    exposure = catalogue.get("client-manager-launcher-exposure")
+    assert exposure is not None
+    assert topology.port_for(exposure) == 9447
+
+
+def test_host_files_are_relative_to_the_topology(write: Write, catalogue: Catalogue) -> None:
+    write("clients.txt", "198.18.4.0/24\n198.18.5.1\n")
+    text = BASE + '\n[roles.gup]\nhost_files = ["clients.txt"]\n'
+    topology = load_topology(write("site.toml", text), catalogue)
+    assert topology.host_count(Role.GUP) == 255
+    assert isinstance(topology.hosts(Role.GUP)[0], FileSpec)
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "key", "words"),
+    [
+        (
+            ("[roles.client]", "[roles.clients]"),
+            7,
+            "roles.clients",
+            ["unknown role 'clients'", "did you mean 'client'"],
+        ),
+        (
+            ('"198.18.1.0/28"', '"198.18.1.300"'),
+            9,
+            "roles.client.hosts[0]",
+            ["198.18.1.300", "not a valid IPv4 address"],
+        ),
+        (('"fd00:18::5"', '"fd00:18::zz"'), 11, "roles.client.hosts[2]", ["IPv6"]),
+        (
+            ("client-manager-http = 80", "client-manager-htp = 80"),
+            15,
+            "ports.client-manager-htp",
+            ["unknown entry id", "did you mean 'client-manager-http'"],
+        ),
+        (
+            ("client-manager-http = 80", "manager-client-push-smb = 4445"),
+            15,
+            "ports.manager-client-push-smb",
+            ["not configurable"],
+        ),
+        (
+            ("client-manager-http = 80", "client-manager-launcher-exposure = 1"),
+            15,
+            "ports.client-manager-launcher-exposure",
+            ["follows the port"],
+        ),
+        (
+            ("client-manager-http = 80", "client-manager-http = 70000"),
+            15,
+            "ports.client-manager-http",
+            ["out of range"],
+        ),
+        (
+            ("client-manager-http = 80", 'client-manager-http = "80"'),
+            15,
+            "ports.client-manager-http",
+            ["integer"],
+        ),
+        (('"14.3 RU8"', '"14.3 RU"'), 1, "sep_version", ["cannot read SEP version"]),
+        (
+            ('"sql_server_database"', '"sql_server"'),
+            2,
+            "features",
+            ["unknown feature 'sql_server'", "did you mean 'sql_server_database'"],
+        ),
+        (("sep_version", "colour = 1\nsep_version"), 1, "colour", ["unknown key 'colour'"]),
+        (
+            ('hosts = ["sepm01.example.test"]', 'hosts = ["sepm01.example.test"]\nport = 1'),
+            6,
+            "roles.manager.port",
+            ["unknown key 'port'"],
+        ),
+        (
+            ('"198.18.1.0/28"', '"198.18.0.0/16"'),
+            9,
+            "roles.client.hosts[0]",
+            ["65,534 addresses", "--allow-large-ranges"],
+        ),
+        (('hosts = ["sepm01.example.test"]', "hosts = []"), 4, "roles.manager", ["no hosts"]),
+        (("[ports]", "[ports]\nclient-manager-http = 81"), 16, None, ["invalid TOML"]),
+        (
+            ('hosts = ["sepm01.example.test"]', 'hosts = "sepm01"'),
+            5,
+            "roles.manager.hosts",
+            ["valid list"],
+        ),
+    ],
+)
+def test_bad_topologies_are_located(
+    write: Write,
+    catalogue: Catalogue,
+    change: tuple[str, str],
+    line: int,
+    key: str | None,
+    words: list[str],
+) -> None:
+    path = write("site.toml", BASE.replace(*change, 1))
+    with pytest.raises(TopologyError) as info:
+        load_topology(path, catalogue)
+    error = info.value
+    text = str(error) + " " + (error.hint or "")
+    for word in words:
+        assert word in text, text
+    assert error.location is not None
+    assert error.location.path == path
+    assert error.location.line == line, text
+    if key is not None:
+        assert error.location.key == key
+
+
+def test_large_block_allowed_with_flag(write: Write, catalogue: Catalogue) -> None:
+    path = write("site.toml", BASE.replace('"198.18.1.0/28"', '"198.18.0.0/16"'))
+    topology = load_topology(path, catalogue, allow_large=True)
+    assert topology.host_count(Role.CLIENT) == 65534 + 6
+
+
+def test_bad_line_in_hosts_file(write: Write, catalogue: Catalogue) -> None:
+    hosts = write("clients.txt", "198.18.4.1\n# next is wrong\n198.18.4.256\n")
+    text = BASE + '\n[roles.gup]\nhost_files = ["clients.txt"]\n'
+    with pytest.raises(TopologyError) as info:
+        load_topology(write("site.toml", text), catalogue)
+    assert info.value.location is not None
+    assert info.value.location.path == hosts.resolve()
+    assert info.value.location.line == 3
+
+
+def test_missing_hosts_file(write: Write, catalogue: Catalogue) -> None:
+    text = BASE + '\n[roles.gup]\nhost_files = ["nope.txt"]\n'
+    with pytest.raises(TopologyError, match="cannot read hosts file") as info:
+        load_topology(write("site.toml", text), catalogue)
+    assert info.value.location is not None
+    assert info.value.location.key == "roles.gup.host_files[0]"
+
+
+def test_missing_file_and_not_utf8(tmp_path: Path, catalogue: Catalogue) -> None:
+    with pytest.raises(TopologyError, match="not found"):
+        load_topology(tmp_path / "nope.toml", catalogue)
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(TopologyError, match="not UTF-8"):
+        load_topology(bad, catalogue)
+
+
+def test_from_command_line_hosts(catalogue: Catalogue) -> None:
+    topology = topology_from_hosts(
+        {Role.MANAGER: ["198.18.2.2"], Role.GUP: ["198.18.2.3", "198.18.2.4"]}, catalogue
+    )
+    assert topology.path is None
+    assert topology.host_count(Role.GUP) == 2
+    with pytest.raises(TopologyError, match="not a valid IPv4"):
+        topology_from_hosts({Role.MANAGER: ["198.18.2.999"]}, catalogue)
