@@ -7,6 +7,7 @@ code 2. Exit codes: 0 success, 1 findings (failing flows, later), 2 usage or inp
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable
 from enum import StrEnum
@@ -16,17 +17,27 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sepcheck import __version__
 from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.data import data_dir
+from sepcheck.engine import EngineSettings
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses, local_names
-from sepcheck.model import Protocol, Role
+from sepcheck.model import ROLE_NAMES, Protocol, Role
+from sepcheck.net.sockets import SocketBackend
+from sepcheck.payloads import load_payloads
 from sepcheck.plan import Vantage, build_plan, infer_vantage
 from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_table
+from sepcheck.render.matrix import matrix_table, summary_line
 from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
-from sepcheck.topology import Topology, load_topology
+from sepcheck.report.model import TopologyRef, VantageInfo
+from sepcheck.report.writer import report_chunks, write_atomic, write_stream
+from sepcheck.results import Stage, Verdict
+from sepcheck.run import run_check
+from sepcheck.timing import TimingSettings
+from sepcheck.topology import Topology, load_topology, topology_from_hosts
 from sepcheck.versions import SepVersion, parse_version
 
 EXIT_OK = 0
@@ -257,6 +268,242 @@ def init_command(
         f"wrote {path}; edit it, then: sepcheck plan --topology {path} --as client",
         markup=False,
     )
+
+
+class CheckFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+EXIT_INTERRUPTED = 130
+
+QUICK_ROLES = {
+    Role.MANAGER: "--manager",
+    Role.GUP: "--gup",
+    Role.DATABASE: "--database",
+    Role.CLIENT: "--client",
+    Role.SYSLOG: "--syslog",
+}
+
+
+def _quick_topology(
+    catalogue: Catalogue,
+    quick: dict[Role, list[str]],
+    extra_hosts: list[str],
+    sep_version: str | None,
+    features: list[str],
+    allow_large: bool,
+) -> Topology:
+    role_hosts = {role: list(hosts) for role, hosts in quick.items() if hosts}
+    for item in extra_hosts:
+        name, sep, host = item.partition("=")
+        try:
+            role = Role(name.strip())
+        except ValueError:
+            raise UsageError(
+                f"--host {item!r}: unknown role {name.strip()!r}",
+                hint=f"write --host ROLE=HOST with ROLE one of: {ROLE_NAMES}",
+            ) from None
+        if not sep or not host.strip():
+            raise UsageError(f"--host {item!r}: no host", hint="write --host ROLE=HOST")
+        role_hosts.setdefault(role, []).append(host.strip())
+    if not role_hosts:
+        raise UsageError(
+            "nothing to check: give --topology FILE, or hosts with --manager HOST, "
+            "--gup HOST, ... or --host ROLE=HOST",
+            hint="e.g. sepcheck check --as client --manager sepm01.example.test",
+        )
+    try:
+        return topology_from_hosts(
+            role_hosts,
+            catalogue,
+            sep_version=sep_version,
+            features=features,
+            allow_large=allow_large,
+        )
+    except SepcheckError as exc:
+        # Options have no file and line: name the option instead.
+        key = exc.location.key if exc.location and exc.location.key else ""
+        raise UsageError(f"{key}: {exc.message}" if key else exc.message, hint=exc.hint) from None
+
+
+HostList = Annotated[list[str] | None, typer.Option(show_default=False)]
+
+
+@app.command("check")
+@friendly_errors
+def check_command(
+    topology_path: Annotated[
+        Path | None,
+        typer.Option("--topology", "-t", help="Topology TOML file.", show_default=False),
+    ] = None,
+    as_roles: Annotated[
+        list[Role] | None,
+        typer.Option(
+            "--as",
+            help="Role this host plays (repeat for several); inferred when left out.",
+            show_default=False,
+        ),
+    ] = None,
+    manager: Annotated[
+        list[str] | None, typer.Option("--manager", help="Manager host (no topology file).")
+    ] = None,
+    gup: Annotated[list[str] | None, typer.Option("--gup", help="GUP host.")] = None,
+    database: Annotated[list[str] | None, typer.Option("--database", help="Database host.")] = None,
+    client: Annotated[
+        list[str] | None, typer.Option("--client", help="Client host, block or range.")
+    ] = None,
+    syslog: Annotated[list[str] | None, typer.Option("--syslog", help="Syslog server.")] = None,
+    extra_hosts: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="ROLE=HOST for any other role.", show_default=False),
+    ] = None,
+    sep_version: Annotated[
+        str | None, typer.Option("--sep-version", help="SEP version (without a topology).")
+    ] = None,
+    features: Annotated[
+        list[str] | None,
+        typer.Option("--feature", help="Site feature (without a topology).", show_default=False),
+    ] = None,
+    stage: Annotated[
+        Stage,
+        typer.Option(
+            "--stage",
+            help="pre-install: a refused port proves the path (WARN, not FAIL).",
+        ),
+    ] = Stage.OPERATIONAL,
+    output_format: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output on stdout.")
+    ] = CheckFormat.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the JSON report to this file (atomically)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.01, help="Longest wait for one try, seconds.")
+    ] = 1.5,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, max=20, help="Retries for silent probes.")
+    ] = 1,
+    max_retries: Annotated[
+        int,
+        typer.Option(
+            "--max-retries", min=0, max=20, help="Retry ceiling when the path loses packets."
+        ),
+    ] = 6,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=65536, help="Probes in flight.")
+    ] = 512,
+    per_host: Annotated[
+        int, typer.Option("--per-host", min=1, help="Probes in flight toward one address.")
+    ] = 32,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Packets per second (0: no limit).")
+    ] = 10_000.0,
+    ipv4: Annotated[bool, typer.Option("-4", help="Resolve names to IPv4 only.")] = False,
+    ipv6: Annotated[bool, typer.Option("-6", help="Resolve names to IPv6 only.")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Progress bar on a terminal.")
+    ] = True,
+    allow_large: Annotated[
+        bool,
+        typer.Option("--allow-large-ranges", help="Accept blocks over 4,096 addresses."),
+    ] = False,
+    catalogue_path: CatalogueOption = None,
+) -> None:
+    """Probe every flow this host should originate and print the pass/fail matrix."""
+    catalogue = load_catalogue(catalogue_path)
+    quick = {
+        Role.MANAGER: manager or [],
+        Role.GUP: gup or [],
+        Role.DATABASE: database or [],
+        Role.CLIENT: client or [],
+        Role.SYSLOG: syslog or [],
+    }
+    if topology_path is not None:
+        if any(quick.values()) or extra_hosts or sep_version or features:
+            raise UsageError(
+                "host, --sep-version and --feature options cannot be mixed with --topology",
+                hint="put them in the topology file, or leave out --topology",
+            )
+        topology = load_topology(topology_path, catalogue, allow_large=allow_large)
+    else:
+        topology = _quick_topology(
+            catalogue, quick, extra_hosts or [], sep_version, features or [], allow_large
+        )
+    if ipv4 and ipv6:
+        raise UsageError("-4 and -6 exclude each other", hint="give one of them, or neither")
+    if max_retries < retries:
+        max_retries = retries
+    vantage = _vantage(as_roles, topology)
+    plan = build_plan(catalogue, topology, vantage)
+    err = _stderr()
+    if vantage.inferred:
+        err.print(f"sepcheck: role inferred from this host: {vantage.evidence}", markup=False)
+    if output is not None and not output.parent.exists():
+        raise UsageError(f"--output: folder {output.parent} does not exist", hint="create it first")
+    settings = EngineSettings(
+        concurrency=concurrency,
+        per_host=per_host,
+        rate=rate,
+        family=socket.AF_INET if ipv4 else socket.AF_INET6 if ipv6 else socket.AF_UNSPEC,
+        timing=TimingSettings(
+            initial_timeout=min(1.0, timeout),
+            min_timeout=min(0.1, timeout),
+            max_timeout=timeout,
+            retries=retries,
+            max_retries=max_retries,
+        ),
+    )
+    info = VantageInfo(
+        hostname=socket.gethostname(),
+        role=[r.value for r in vantage.roles],
+        inferred=vantage.inferred,
+        local_addresses=[str(a) for a in local_addresses()],
+    )
+    ref = TopologyRef(
+        path=str(topology_path) if topology_path else None,
+        sha256=topology.digest,
+        name=topology.name,
+        sep_version=str(topology.sep_version) if topology.sep_version else None,
+    )
+    show_progress = progress and err.is_terminal and plan.total > 1
+    bar = Progress(
+        TextColumn("probing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    )
+    task_id = bar.add_task("probes", total=plan.total)
+    with bar:
+        run = run_check(
+            plan=plan,
+            backend=SocketBackend(),
+            payloads=load_payloads(),
+            settings=settings,
+            stage=stage,
+            vantage=info,
+            topology=ref,
+            catalogue=str(catalogue_path or "built-in"),
+            spool_dir=output.parent if output is not None else None,
+            on_result=(lambda _: bar.advance(task_id)) if show_progress else None,
+        )
+    try:
+        if output is not None:
+            write_atomic(output, report_chunks(run.head, run.collector.spool_path))
+        if output_format is CheckFormat.JSON:
+            write_stream(report_chunks(run.head, run.collector.spool_path), sys.stdout)
+        else:
+            _stdout().print(matrix_table(run.head))
+    finally:
+        run.collector.close()
+    err.print(summary_line(run.head), markup=False)
+    if run.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_FINDINGS if run.head.verdict is Verdict.FAIL else EXIT_OK)
 
 
 def main() -> None:

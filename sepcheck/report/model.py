@@ -1,0 +1,144 @@
+"""The JSON report's models. Field names are a public contract: add, never break.
+
+``schema_version`` changes only on a breaking change. Results are written one by one by
+``writer.py`` (never held all at once), using ``ResultItem`` for each.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sepcheck.results import ProbeResult, State, Verdict
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VantageInfo(_Model):
+    hostname: str
+    role: list[str] = Field(description="Roles this host played in the run.")
+    inferred: bool = Field(description="True when the roles were inferred from addresses.")
+    local_addresses: list[str]
+
+
+class TopologyRef(_Model):
+    path: str | None = Field(description="Topology file; null when given on the command line.")
+    sha256: str
+    name: str | None = None
+    sep_version: str | None = None
+
+
+class Parameters(_Model):
+    stage: str
+    concurrency: int
+    per_host: int
+    rate: float
+    timeout: float
+    initial_timeout: float
+    min_timeout: float
+    retries: int
+    max_retries: int
+    family: str
+    catalogue: str
+
+
+class ResultItem(_Model):
+    flow: str
+    source: str
+    destination: str
+    host: str
+    address: str | None
+    protocol: str
+    port: int
+    expect: str
+    state: State
+    reason: str
+    detail: str
+    reply_from: str | None
+    rtt_ms: float | None
+    attempts: int
+    verdict: Verdict
+    note: str = ""
+
+    @classmethod
+    def of(cls, result: ProbeResult, verdict: Verdict, note: str) -> ResultItem:
+        p = result.probe
+        return cls(
+            flow=p.flow,
+            source=p.source.value,
+            destination=p.destination.value,
+            host=p.host,
+            address=result.address,
+            protocol=p.protocol.value,
+            port=p.port,
+            expect=p.expect.value,
+            state=result.state,
+            reason=result.reason,
+            detail=result.detail,
+            reply_from=result.reply_from,
+            rtt_ms=result.rtt_ms,
+            attempts=result.attempts,
+            verdict=verdict,
+            note=note,
+        )
+
+
+class FailingHost(_Model):
+    host: str
+    address: str | None
+    state: State
+    detail: str
+
+
+class FlowResult(_Model):
+    flow: str
+    purpose: str
+    protocol: str
+    port: int
+    source: str
+    destination: str
+    expect: str
+    verdict: Verdict
+    probes: int
+    states: dict[str, int]
+    verdicts: dict[str, int]
+    worst: list[FailingHost] = Field(
+        description="Some results of the flow's worst verdict (failing hosts, capped)."
+    )
+    worst_more: int = Field(description="How many more results share that verdict.")
+
+
+class NotPlanned(_Model):
+    flow: str
+    reason: str
+    detail: str
+
+
+class Summary(_Model):
+    probes: int
+    planned: int
+    states: dict[str, int]
+    verdicts: dict[str, int]
+    flows: dict[str, int] = Field(description="Flows per verdict.")
+    duration_s: float
+    flow_results: list[FlowResult]
+    not_planned: list[NotPlanned]
+    gaps: list[str] = Field(description="Required flows with no destination hosts.")
+
+
+class ReportHead(_Model):
+    """Everything but ``results``, in the order the file has it."""
+
+    schema_version: int = SCHEMA_VERSION
+    tool_version: str
+    started_at: str
+    finished_at: str
+    complete: bool
+    verdict: Verdict
+    vantage: VantageInfo
+    topology: TopologyRef
+    parameters: Parameters
+    summary: Summary

@@ -1,0 +1,113 @@
+"""Timing: how long to wait for a silent probe, how often to retry, how fast to send.
+
+Timeouts follow nmap's timing.cc (RFC 6298 style): per destination, ``srtt += delta/8``,
+``rttvar += (|delta| - rttvar)/4``, ``timeout = srtt + 4*rttvar``, clamped to
+[min, max]. A destination without samples borrows the run-wide estimate, and before any
+answer at all the initial timeout applies. Silent probes are retried: at least
+``retries`` times, and more (up to ``max_retries``) once the run has seen an answer arrive
+only on a later try (nmap's max_successful_tryno: the network is losing packets, so more
+tries are worth it). Sending is paced by a token bucket (packets per second).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    initial_timeout: float = 1.0
+    """Seconds to wait before anything is known of the path."""
+    min_timeout: float = 0.1
+    max_timeout: float = 1.5
+    """Never wait longer than this for one try (--timeout)."""
+    retries: int = 1
+    """Retries for silent probes on a clean network (2 tries in all)."""
+    max_retries: int = 6
+    """Upper bound when the network is seen losing packets."""
+
+
+@dataclass
+class RttEstimator:
+    srtt: float | None = None
+    rttvar: float = 0.0
+    samples: int = 0
+
+    def add(self, rtt: float) -> None:
+        self.samples += 1
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+            return
+        delta = rtt - self.srtt
+        self.srtt += delta / 8
+        self.rttvar += (abs(delta) - self.rttvar) / 4
+
+    def timeout(self) -> float | None:
+        if self.srtt is None:
+            return None
+        return self.srtt + 4 * self.rttvar
+
+
+@dataclass
+class Timing:
+    """Run-wide timing state: per-destination RTTs and the retry allowance."""
+
+    settings: TimingSettings = field(default_factory=TimingSettings)
+    overall: RttEstimator = field(default_factory=RttEstimator)
+    hosts: dict[str, RttEstimator] = field(default_factory=dict)
+    max_successful_retry: int = 0
+    """Highest retry index (0 = first try) on which an answer ever came back."""
+
+    def observe(self, address: str, rtt: float | None, try_index: int) -> None:
+        """Record an answer that came ``rtt`` seconds after try ``try_index``."""
+        self.max_successful_retry = max(self.max_successful_retry, try_index)
+        if rtt is None or rtt < 0:
+            return
+        self.overall.add(rtt)
+        self.hosts.setdefault(address, RttEstimator()).add(rtt)
+
+    def timeout_for(self, address: str) -> float:
+        s = self.settings
+        host = self.hosts.get(address)
+        estimate = host.timeout() if host is not None else None
+        if estimate is None:
+            estimate = self.overall.timeout()
+        if estimate is None:
+            return min(s.initial_timeout, s.max_timeout)
+        return min(max(estimate, s.min_timeout), s.max_timeout)
+
+    def allowed_retries(self) -> int:
+        s = self.settings
+        return min(s.max_retries, max(s.retries, self.max_successful_retry + 1))
+
+
+class RateLimiter:
+    """Token bucket: at most ``rate`` sends per second, in bursts of at most ``burst``."""
+
+    def __init__(
+        self,
+        rate: float,
+        now: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        burst: int | None = None,
+    ) -> None:
+        self.rate = rate
+        self.now = now
+        self.sleep = sleep
+        self.burst = float(burst if burst is not None else max(1, int(rate / 50)))
+        self.tokens = self.burst
+        self.stamp = now()
+
+    async def acquire(self) -> None:
+        """Take one token, sleeping until it is due. Tokens may go negative: each caller
+        takes its place in line at once and sleeps for its own share, so concurrent
+        callers are paced without polling (and without float round-off loops)."""
+        if self.rate <= 0:
+            return
+        current = self.now()
+        self.tokens = min(self.burst, self.tokens + (current - self.stamp) * self.rate)
+        self.stamp = current
+        self.tokens -= 1
+        if self.tokens < 0:
+            await self.sleep(-self.tokens / self.rate)

@@ -1,0 +1,74 @@
+"""Verdicts: what a probe's state means for its flow, given the expectation and stage.
+
+| expect      | open | refused                          | filtered | open\\|filtered | unresolved |
+|-------------|------|----------------------------------|----------|----------------|------------|
+| reachable   | pass | fail (warn in pre-install stage) | fail     | warn           | fail       |
+| unreachable | fail | pass                             | pass     | pass           | warn       |
+
+A reachable UDP flow that stays silent is only a warning: most UDP services (syslog) never
+answer, so silence cannot tell open from filtered. A must-not-reach flow that is refused
+passes: the host answered, but nothing is exposed. Entries with severity "warn" (consoles
+reachable from clients) turn a failure into a warning. A flow's verdict is its worst result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sepcheck.model import Expect, Severity
+from sepcheck.results import ProbeResult, Stage, State, Verdict
+
+FAILING_HOSTS_SHOWN = 10
+"""How many failing hosts a flow row names before 'and N more'."""
+
+
+def judge(result: ProbeResult, stage: Stage) -> tuple[Verdict, str]:
+    """The verdict for one result, with a short note when the state needs explaining."""
+    verdict, note = _base(result.probe.expect, result.state, stage)
+    if verdict is Verdict.FAIL and result.probe.severity is Severity.WARN:
+        return Verdict.WARN, note or "exposure worth a look (severity warn)"
+    return verdict, note
+
+
+def _base(expect: Expect, state: State, stage: Stage) -> tuple[Verdict, str]:
+    if expect is Expect.REACHABLE:
+        if state is State.OPEN:
+            return Verdict.PASS, ""
+        if state is State.REFUSED and stage is Stage.PRE_INSTALL:
+            return Verdict.WARN, "path open, nothing listening"
+        if state is State.OPEN_FILTERED:
+            return Verdict.WARN, "no reply: open or filtered (UDP services may stay silent)"
+        return Verdict.FAIL, ""
+    if state is State.OPEN:
+        return Verdict.FAIL, "reachable, must not be"
+    if state is State.UNRESOLVED:
+        return Verdict.WARN, "not checked: name does not resolve"
+    return Verdict.PASS, ""
+
+
+@dataclass
+class FlowSummary:
+    """What the matrix shows for one flow: counts, worst verdict, some failing hosts."""
+
+    flow: str
+    verdict: Verdict = Verdict.PASS
+    states: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+    examples: list[tuple[ProbeResult, Verdict, str]] = field(default_factory=list)
+    """Up to FAILING_HOSTS_SHOWN results of the worst verdict seen (for the matrix)."""
+    worst_count: int = 0
+
+    def add(self, result: ProbeResult, verdict: Verdict, note: str) -> None:
+        self.total += 1
+        self.states[result.state.value] += 1
+        self.verdicts[verdict.value] += 1
+        if verdict.rank > self.verdict.rank:
+            self.verdict = verdict
+            self.examples.clear()
+            self.worst_count = 0
+        if verdict is self.verdict:
+            self.worst_count += 1
+            if len(self.examples) < FAILING_HOSTS_SHOWN:
+                self.examples.append((result, verdict, note))

@@ -1,0 +1,184 @@
+"""The socket backend on loopback: real kernel answers, no namespaces needed."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from sepcheck.net import errqueue
+from sepcheck.net.classify import WSAECONNRESET, classify_errno, classify_icmp
+from sepcheck.net.sockets import SocketBackend
+from sepcheck.results import State
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux error queue")
+
+
+@pytest.fixture
+def tcp_listener() -> Iterator[int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture
+def udp_responder() -> Iterator[int]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = server.recvfrom(2048)
+            except TimeoutError:
+                continue
+            server.sendto(b"reply:" + data[:8], peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def closed_port(kind: socket.SocketKind) -> int:
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_tcp_open_and_refused(tcp_listener: int) -> None:
+    opened = asyncio.run(SocketBackend().tcp_attempt("127.0.0.1", tcp_listener, 1.0))
+    assert opened.state is State.OPEN
+    assert opened.reason == "syn-ack"
+    assert opened.rtt is not None
+    refused = asyncio.run(
+        SocketBackend().tcp_attempt("127.0.0.1", closed_port(socket.SOCK_STREAM), 1.0)
+    )
+    assert refused.state is State.REFUSED
+    assert refused.reason == "conn-refused"
+    assert refused.reply_from is None  # connect mode cannot tell who sent a RST
+
+
+def test_late_loop_still_sees_the_open_port(
+    tcp_listener: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop too busy to run the connect callback before the timer must not report
+    filtered: the kernel finished the handshake, and the final check reads that."""
+
+    async def main() -> object:
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(loop, "add_writer", lambda *args: None)
+        monkeypatch.setattr(loop, "remove_writer", lambda *args: True)
+        return await SocketBackend().tcp_attempt("127.0.0.1", tcp_listener, 0.05)
+
+    outcome = asyncio.run(main())
+    assert outcome.state is State.OPEN
+    assert outcome.rtt is None  # the loop's lag is not reported as network RTT
+
+
+def test_udp_reply_is_open(udp_responder: int) -> None:
+    async def main() -> object:
+        session = SocketBackend().open_udp("127.0.0.1", udp_responder)
+        try:
+            return await session.attempt(b"hello", 1.0)
+        finally:
+            session.close()
+
+    outcome = asyncio.run(main())
+    assert outcome.state is State.OPEN
+    assert outcome.reason == "udp-response"
+
+
+def test_udp_late_loop_still_sees_the_reply(
+    udp_responder: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> object:
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(loop, "add_reader", lambda *args: None)
+        monkeypatch.setattr(loop, "remove_reader", lambda *args: True)
+        session = SocketBackend().open_udp("127.0.0.1", udp_responder)
+        try:
+            return await session.attempt(b"hello", 0.2)
+        finally:
+            session.close()
+
+    assert asyncio.run(main()).state is State.OPEN
+
+
+@linux_only
+def test_udp_closed_port_names_who_answered() -> None:
+    async def main() -> object:
+        session = SocketBackend().open_udp("127.0.0.1", closed_port(socket.SOCK_DGRAM))
+        try:
+            return await session.attempt(b"hello", 1.0)
+        finally:
+            session.close()
+
+    outcome = asyncio.run(main())
+    assert outcome.state is State.REFUSED
+    assert outcome.reason == "port-unreach"
+    assert outcome.reply_from == "127.0.0.1"
+
+
+def test_errqueue_parse() -> None:
+    offender = struct.pack("=H", socket.AF_INET) + b"\x00\x00" + socket.inet_aton("198.18.1.1")
+    data = struct.pack("=IBBBBII", errno.EHOSTUNREACH, 2, 3, 13, 0, 0, 0) + offender + bytes(8)
+    queued = errqueue.parse(data)
+    assert queued is not None
+    assert queued.from_icmp
+    assert (queued.icmp_type, queued.icmp_code, queued.offender) == (3, 13, "198.18.1.1")
+    assert queued.ip_version == 4
+    six = (
+        struct.pack("=H", socket.AF_INET6)
+        + bytes(6)
+        + socket.inet_pton(socket.AF_INET6, "fd00:1::1")
+        + bytes(4)
+    )
+    data6 = struct.pack("=IBBBBII", errno.EACCES, 3, 1, 1, 0, 0, 0) + six
+    queued6 = errqueue.parse(data6)
+    assert queued6 is not None
+    assert (queued6.ip_version, queued6.offender) == (6, "fd00:1::1")
+    assert errqueue.parse(b"short") is None
+
+
+@pytest.mark.parametrize(
+    ("version", "kind", "code", "state", "reason"),
+    [
+        (4, 3, 3, State.REFUSED, "port-unreach"),
+        (4, 3, 13, State.FILTERED, "admin-prohibited"),
+        (4, 3, 0, State.FILTERED, "net-unreach"),
+        (4, 3, 1, State.FILTERED, "host-unreach"),
+        (4, 3, 10, State.FILTERED, "host-prohibited"),
+        (6, 1, 4, State.REFUSED, "port-unreach"),
+        (6, 1, 1, State.FILTERED, "admin-prohibited"),
+        (6, 1, 0, State.FILTERED, "net-unreach"),
+        (6, 1, 3, State.FILTERED, "host-unreach"),
+    ],
+)
+def test_icmp_table(version: int, kind: int, code: int, state: State, reason: str) -> None:
+    assert classify_icmp(version, kind, code) == (state, reason)
+
+
+def test_errno_table_covers_windows_and_posix() -> None:
+    assert classify_errno(errno.ECONNREFUSED) == (State.REFUSED, "conn-refused")
+    assert classify_errno(10061) == (State.REFUSED, "conn-refused")
+    assert classify_errno(errno.ECONNREFUSED, udp=True) == (State.REFUSED, "port-unreach")
+    assert classify_errno(WSAECONNRESET, udp=True) == (State.REFUSED, "port-unreach")
+    assert classify_errno(errno.EACCES) == (State.FILTERED, "local-policy")
+    assert classify_errno(errno.EPERM) == (State.FILTERED, "local-policy")
+    assert classify_errno(errno.ENETUNREACH) == (State.FILTERED, "net-unreach")
+    assert classify_errno(errno.EHOSTUNREACH) == (State.FILTERED, "host-unreach")
