@@ -497,7 +497,8 @@ def check_command(
         if output_format is CheckFormat.JSON:
             write_stream(report_chunks(run.head, run.collector.spool_path), sys.stdout)
         else:
-            _stdout().print(matrix_table(run.head))
+            console = _stdout()
+            console.print(matrix_table(run.head, width=console.width))
     finally:
         run.collector.close()
     err.print(summary_line(run.head), markup=False)

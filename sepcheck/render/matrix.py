@@ -15,6 +15,8 @@ _STATE_ORDER = [s.value for s in State]
 
 def _result_cell(flow: FlowResult) -> Text:
     text = Text()
+    if flow.expect == "unreachable":
+        text.append("must not reach: ", style="dim")
     if flow.probes == 1 and flow.worst:
         only = flow.worst[0]
         text.append(f"{only.state.value} ({only.detail})")
@@ -22,37 +24,41 @@ def _result_cell(flow: FlowResult) -> Text:
     counts = ", ".join(f"{flow.states[s]:,} {s}" for s in _STATE_ORDER if flow.states.get(s))
     text.append(counts)
     if flow.verdict is not Verdict.PASS:
-        label = "failing" if flow.verdict is Verdict.FAIL else "warnings"
-        shown = "; ".join(f"{h.host} {h.state.value} ({h.detail})" for h in flow.worst)
-        text.append(f"\n{label}: {shown}", style=_VERDICT_STYLE[flow.verdict].replace("bold ", ""))
+        # Group the named hosts by what happened to them: one line per state and reason.
+        groups: dict[str, list[str]] = {}
+        for host in flow.worst:
+            groups.setdefault(f"{host.state.value} ({host.detail})", []).append(host.host)
+        style = _VERDICT_STYLE[flow.verdict].replace("bold ", "")
+        for label, hosts in groups.items():
+            text.append(f"\n{label}: {', '.join(hosts)}", style=style)
         if flow.worst_more:
-            text.append(f" and {flow.worst_more:,} more")
+            text.append(f" and {flow.worst_more:,} more", style=style)
     return text
 
 
-def matrix_table(head: ReportHead) -> Table:
+def matrix_table(head: ReportHead, width: int | None = None) -> Table:
+    """The matrix; below 110 columns the purpose column is left out to keep results whole."""
     roles = ", ".join(head.vantage.role)
     title = f"sepcheck: flows from {head.vantage.hostname} as {roles} ({head.parameters.stage})"
-    table = Table(title=title, box=box.SIMPLE_HEAD)
-    table.add_column("", no_wrap=True)
-    table.add_column("flow", style="bold", no_wrap=True)
-    table.add_column("proto/port", no_wrap=True)
-    table.add_column("to", no_wrap=True)
-    table.add_column(
-        "purpose", ratio=1, min_width=16, max_width=44, no_wrap=True, overflow="ellipsis"
-    )
-    table.add_column("result", ratio=2, min_width=30)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("", no_wrap=True, min_width=4)
+    table.add_column("flow", style="bold", overflow="fold")
+    table.add_column("port", no_wrap=True)
+    table.add_column("result", ratio=3, min_width=24, overflow="fold")
+    wide = width is None or width >= 110
+    if wide:
+        table.add_column("purpose", ratio=1, max_width=40, no_wrap=True, overflow="ellipsis")
     for flow in head.summary.flow_results:
         verdict = Text(flow.verdict.value.upper(), style=_VERDICT_STYLE[flow.verdict])
-        target = flow.destination + (" (must not reach)" if flow.expect == "unreachable" else "")
-        table.add_row(
+        cells: list[Text | str] = [
             verdict,
             flow.flow,
             f"{flow.protocol}/{flow.port}",
-            target,
-            flow.purpose,
             _result_cell(flow),
-        )
+        ]
+        if wide:
+            cells.append(flow.purpose)
+        table.add_row(*cells)
     return table
 
 
