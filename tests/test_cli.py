@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,76 @@ def test_init_writes_a_working_example(tmp_path: Path) -> None:
     assert "--force" in err
     code, _, _ = run("init", str(target), "--force")
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], "nothing to check"),
+        (["--manager", "198.18.2.999"], "not a valid IPv4 address"),
+        (["--host", "sepm=198.18.2.2"], "unknown role 'sepm'"),
+        (["--host", "manager"], "no host"),
+        (["--manager", "198.18.2.2", "-4", "-6"], "exclude each other"),
+        (["--manager", "198.18.2.2", "--sep-version", "15"], "major version 15"),
+        (["--manager", "198.18.2.2", "--feature", "nope"], "unknown feature 'nope'"),
+        (["--manager", "198.18.2.2", "--timeout", "0"], "--timeout"),
+        (["--manager", "198.18.2.2", "--output", "/nonexistent/dir/r.json"], "does not exist"),
+    ],
+)
+def test_check_usage_errors(args: list[str], words: str) -> None:
+    code, _, err = run("check", "--as", "client", *args)
+    assert code == 2
+    assert words in err
+    assert "Traceback" not in err
+
+
+def test_check_topology_and_host_options_do_not_mix(write: Write) -> None:
+    site = write("site.toml", SITE)
+    code, _, err = run("check", "-t", str(site), "--as", "client", "--manager", "198.18.2.2")
+    assert code == 2
+    assert "cannot be mixed" in err
+
+
+@pytest.fixture
+def loopback_manager() -> Iterator[int]:
+    """A listener on 127.0.0.1:8014 if the port is free (it is the client-manager flow)."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        server.bind(("127.0.0.1", 8014))
+    except OSError:
+        server.close()
+        pytest.skip("127.0.0.1:8014 is in use")
+    server.listen(16)
+    yield 8014
+    server.close()
+
+
+def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    code, out, err = run(
+        "check", "--as", "client", "--manager", "127.0.0.1", "--output", str(report_path)
+    )
+    assert code == 1  # 443 is refused: a failure in the operational stage
+    report = json.loads(report_path.read_text())
+    flows = {f["flow"]: f for f in report["summary"]["flow_results"]}
+    assert flows["client-manager-http"]["verdict"] == "pass"
+    assert flows["client-manager-https"]["verdict"] == "fail"
+    assert "client-manager-http" in out
+    assert err.strip().splitlines()[-1].startswith("FAIL:")
+    code, out, _ = run(
+        "check",
+        "--as",
+        "client",
+        "--manager",
+        "127.0.0.1",
+        "--stage",
+        "pre-install",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert report["verdict"] == "pass"
+    assert report["parameters"]["stage"] == "pre-install"
+    assert not list(tmp_path.glob(".sepcheck-*"))

@@ -20,6 +20,8 @@ def _result_cell(flow: FlowResult) -> Text:
     if flow.probes == 1 and flow.worst:
         only = flow.worst[0]
         text.append(f"{only.state.value} ({only.detail})")
+        if only.note:
+            text.append(f": {only.note}", style="dim")
         return text
     counts = ", ".join(f"{flow.states[s]:,} {s}" for s in _STATE_ORDER if flow.states.get(s))
     text.append(counts)
@@ -27,7 +29,8 @@ def _result_cell(flow: FlowResult) -> Text:
         # Group the named hosts by what happened to them: one line per state and reason.
         groups: dict[str, list[str]] = {}
         for host in flow.worst:
-            groups.setdefault(f"{host.state.value} ({host.detail})", []).append(host.host)
+            label = f"{host.state.value} ({host.detail})" + (f", {host.note}" if host.note else "")
+            groups.setdefault(label, []).append(host.host)
         style = _VERDICT_STYLE[flow.verdict].replace("bold ", "")
         for label, hosts in groups.items():
             text.append(f"\n{label}: {', '.join(hosts)}", style=style)
@@ -69,8 +72,10 @@ def summary_line(head: ReportHead) -> str:
         f"{head.verdict.value.upper()}: {len(head.summary.flow_results)} flows "
         f"({', '.join(parts)}), {head.summary.probes:,} probes in {head.summary.duration_s:.1f} s"
     )
-    if head.summary.gaps:
-        line += f"; {len(head.summary.gaps)} required flow(s) not checked (no hosts)"
+    gaps = head.summary.gaps
+    if gaps:
+        named = ", ".join(gaps[:3]) + (f" and {len(gaps) - 3} more" if len(gaps) > 3 else "")
+        line += f"; not checked, no destination hosts: {named}"
     if not head.complete:
         line += f"; INTERRUPTED after {head.summary.probes:,} of {head.summary.planned:,} probes"
     return line

@@ -70,8 +70,10 @@ class Collector:
                 continue
             entry = flow.entry
             worst = [
-                FailingHost(host=r.probe.host, address=r.address, state=r.state, detail=r.detail)
-                for r, _, _ in summary.examples
+                FailingHost(
+                    host=r.probe.host, address=r.address, state=r.state, detail=r.detail, note=n
+                )
+                for r, _, n in summary.examples
             ]
             out.append(
                 FlowResult(

@@ -91,6 +91,7 @@ class FailingHost(_Model):
     address: str | None
     state: State
     detail: str
+    note: str = ""
 
 
 class FlowResult(_Model):

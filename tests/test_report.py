@@ -1,0 +1,151 @@
+"""The JSON report contract, the collector, the atomic writer and the matrix."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from sepcheck.catalogue import Catalogue
+from sepcheck.model import Role
+from sepcheck.plan import Vantage, build_plan
+from sepcheck.render.matrix import matrix_table, summary_line
+from sepcheck.report.collect import Collector
+from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
+from sepcheck.report.writer import report_chunks, write_atomic
+from sepcheck.results import ProbeResult, Stage, State
+from sepcheck.topology import topology_from_hosts
+
+RESULT_KEYS = {
+    "flow",
+    "source",
+    "destination",
+    "host",
+    "address",
+    "protocol",
+    "port",
+    "expect",
+    "state",
+    "reason",
+    "reply_from",
+    "rtt_ms",
+    "attempts",
+    "verdict",
+}
+TOP_KEYS = {
+    "schema_version",
+    "tool_version",
+    "started_at",
+    "finished_at",
+    "vantage",
+    "topology",
+    "parameters",
+    "complete",
+    "results",
+    "summary",
+    "verdict",
+}
+
+
+def make_head(
+    catalogue: Catalogue, tmp_path: Path, complete: bool = True
+) -> tuple[ReportHead, Collector]:
+    topology = topology_from_hosts(
+        {Role.MANAGER: ["198.18.2.2"], Role.CLIENT: ["198.18.16.0/26"]}, catalogue
+    )
+    plan = build_plan(catalogue, topology, Vantage((Role.MANAGER,)))
+    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
+    for i, probe in enumerate(plan.probes()):
+        state = State.OPEN if i % 3 else State.FILTERED
+        collector.add(
+            ProbeResult(
+                probe,
+                probe.address,
+                state,
+                "syn-ack" if i % 3 else "no-response",
+                None,
+                0.5 if i % 3 else None,
+                1,
+                "syn-ack" if i % 3 else "no-response after 2 tries",
+            )
+        )
+    head = collector.finish(
+        complete=complete,
+        duration=1.5,
+        tool_version="0.0.test",
+        vantage=VantageInfo(
+            hostname="h", role=["manager"], inferred=False, local_addresses=["198.18.2.2"]
+        ),
+        topology=TopologyRef(path=None, sha256=topology.digest),
+        parameters=Parameters(
+            stage="operational",
+            concurrency=1,
+            per_host=1,
+            rate=0,
+            timeout=1,
+            initial_timeout=1,
+            min_timeout=0.1,
+            retries=1,
+            max_retries=6,
+            family="any",
+            catalogue="built-in",
+        ),
+    )
+    return head, collector
+
+
+def test_report_json_contract(catalogue: Catalogue, tmp_path: Path) -> None:
+    head, collector = make_head(catalogue, tmp_path)
+    out = tmp_path / "report.json"
+    write_atomic(out, report_chunks(head, collector.spool_path))
+    collector.close()
+    report = json.loads(out.read_text())
+    assert set(report) >= TOP_KEYS
+    assert report["schema_version"] == 1
+    assert report["verdict"] == "fail"
+    assert report["complete"] is True
+    assert report["started_at"].endswith("Z")
+    assert set(report["vantage"]) >= {"hostname", "role", "local_addresses"}
+    assert set(report["topology"]) >= {"path", "sha256"}
+    assert len(report["results"]) == report["summary"]["probes"] == collector.count
+    for item in report["results"]:
+        assert set(item) >= RESULT_KEYS
+    assert {r["state"] for r in report["results"]} == {"open", "filtered"}
+    assert not collector.spool_path.exists()
+
+
+def test_atomic_write_never_leaves_a_partial_file(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    out.write_text('{"old": true}')
+
+    def broken() -> Iterator[str]:
+        yield '{"new": '
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(out, broken())
+    assert json.loads(out.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_matrix_names_failing_hosts_and_the_rest(catalogue: Catalogue, tmp_path: Path) -> None:
+    head, collector = make_head(catalogue, tmp_path, complete=False)
+    collector.close()
+    console = Console(width=160, record=True)
+    console.print(matrix_table(head, width=160))
+    text = console.export_text()
+    assert "manager-client-push-smb" in text
+    assert "FAIL" in text
+    assert "filtered (no-response after 2 tries): 198.18.16." in text
+    # 62 hosts per flow, about one in three filtered: 10 named, the rest counted.
+    assert re.search(r"and\s+1[01]\s+more", text)
+    line = summary_line(head)
+    assert line.startswith("FAIL:")
+    assert "INTERRUPTED" in line
+    narrow = Console(width=80, record=True)
+    narrow.print(matrix_table(head, width=80))
+    assert "purpose" not in narrow.export_text()
