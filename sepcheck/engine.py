@@ -196,7 +196,7 @@ class Engine:
             timeout = self.timing.timeout_for(address)
             outcome = await self._with_backoff(functools.partial(attempt, timeout))
             if not outcome.silent:
-                self.timing.observe(address, outcome.rtt, tries)
+                self.timing.observe(address, outcome.rtt, tries, outcome.rtt_exact)
                 return outcome, tries + 1
             tries += 1
             if tries > self.timing.allowed_retries():

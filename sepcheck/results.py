@@ -52,6 +52,8 @@ class Outcome:
     """Address of the device that answered (the host, or a router's ICMP)."""
     rtt: float | None = None
     """Seconds from the real send to the answer; None without an answer."""
+    rtt_exact: bool = False
+    """True when the kernel measured the RTT (TCP_INFO): free of the event loop's lag."""
 
     @property
     def silent(self) -> bool:

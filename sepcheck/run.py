@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ from sepcheck.results import ProbeResult, Stage
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when it is installed: plain asyncio mislabels open ports as filtered when
-    saturated (lab.md); uvloop keeps up."""
+    saturated (lab.md); uvloop keeps up. On Windows, the selector loop: the backend needs
+    add_reader/add_writer, which the default proactor loop lacks."""
+    if sys.platform == "win32":
+        return asyncio.SelectorEventLoop
     try:
         import uvloop
     except ImportError:

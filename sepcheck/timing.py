@@ -33,8 +33,16 @@ class RttEstimator:
     srtt: float | None = None
     rttvar: float = 0.0
     samples: int = 0
+    exact: bool = False
+    """Fed with kernel-measured RTTs: loop-measured ones (which include the event loop's
+    lag) are then ignored, so a busy prober does not stretch everyone's timeouts."""
 
-    def add(self, rtt: float) -> None:
+    def add(self, rtt: float, exact: bool = False) -> None:
+        if self.exact and not exact:
+            return
+        if exact and not self.exact:
+            self.exact = True
+            self.srtt, self.samples = None, 0
         self.samples += 1
         if self.srtt is None:
             self.srtt, self.rttvar = rtt, rtt / 2
@@ -59,13 +67,13 @@ class Timing:
     max_successful_retry: int = 0
     """Highest retry index (0 = first try) on which an answer ever came back."""
 
-    def observe(self, address: str, rtt: float | None, try_index: int) -> None:
+    def observe(self, address: str, rtt: float | None, try_index: int, exact: bool = False) -> None:
         """Record an answer that came ``rtt`` seconds after try ``try_index``."""
         self.max_successful_retry = max(self.max_successful_retry, try_index)
         if rtt is None or rtt < 0:
             return
-        self.overall.add(rtt)
-        self.hosts.setdefault(address, RttEstimator()).add(rtt)
+        self.overall.add(rtt, exact)
+        self.hosts.setdefault(address, RttEstimator()).add(rtt, exact)
 
     def timeout_for(self, address: str) -> float:
         s = self.settings

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import socket
 import struct
+import sys
 import time
 from dataclasses import dataclass
 
@@ -25,8 +26,28 @@ from sepcheck.net import errqueue
 from sepcheck.net.classify import classify_errno, classify_icmp
 from sepcheck.results import SILENT, LocalResourceError, Outcome, State
 
-_LINGER_RESET = struct.pack("ii", 1, 0)
+# struct linger: two ints on POSIX, two u_shorts on Windows.
+_LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 _EMFILE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS)
+
+
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCPI_RTT = struct.Struct("=I")
+_TCPI_RTT_OFFSET = 68  # struct tcp_info: tcpi_rtt, in microseconds (Linux)
+
+
+def _kernel_rtt(sock: socket.socket) -> float | None:
+    """The RTT the kernel measured on this connection, in seconds (Linux only)."""
+    if _TCP_INFO is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+    except OSError:
+        return None
+    if len(info) < _TCPI_RTT_OFFSET + 4:
+        return None
+    (micros,) = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)
+    return micros / 1e6 if micros else None
 
 
 def _settle(done: asyncio.Future[float | None]) -> None:
@@ -92,7 +113,7 @@ class SocketBackend:
             except OSError as exc:
                 return self._tcp_error(sock, exc.errno or 0, sent, immediate=True)
             else:
-                return Outcome(State.OPEN, "syn-ack", address, time.monotonic() - sent)
+                return self._tcp_final(sock, address, sent, time.monotonic() - sent)
             done: asyncio.Future[float | None] = loop.create_future()
 
             def ready() -> None:
@@ -121,8 +142,13 @@ class SocketBackend:
             sock.getpeername()
         except OSError:
             return SILENT  # still connecting: nothing came back in time
-        # Connected. Without a writer callback in time (a lagging loop), the RTT is unknown
-        # rather than the loop's lag; the state is what the kernel says.
+        # Connected. The kernel measured the handshake's RTT; the time the loop took to
+        # notice includes its own lag, which must not inflate the timeouts of other probes.
+        kernel_rtt = _kernel_rtt(sock)
+        if kernel_rtt is not None:
+            return Outcome(State.OPEN, "syn-ack", address, kernel_rtt, rtt_exact=True)
+        # Without a writer callback in time (a lagging loop), the RTT is unknown rather
+        # than the loop's lag; the state is what the kernel says.
         return Outcome(State.OPEN, "syn-ack", address, rtt)
 
     def _tcp_error(
@@ -215,7 +241,7 @@ class UdpSession:
             self._drain_error()
             return queued
         try:
-            data = self.sock.recv(65535, socket.MSG_DONTWAIT)
+            data = self.sock.recv(65535)  # non-blocking socket: no MSG_DONTWAIT (Windows)
         except (BlockingIOError, InterruptedError):
             return SILENT
         except OSError as exc:

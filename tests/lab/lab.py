@@ -130,15 +130,22 @@ class Lab:
         # AnyIP: the server answers for the whole of 198.19.0.0/16 (scale targets).
         run("ip", "route", "add", "local", "198.19.0.0/16", "dev", "lo", ns=self.server)
         run("ip", "route", "add", "198.19.0.0/16", "via", "198.18.2.2", ns=self.router)
+        # Every ICMP error is wanted in the lab: no per-peer limit and a global budget far
+        # above what the tests send (Linux sends 1,000 errors per second by default).
+        icmp = (
+            ("net.ipv4.icmp_ratelimit", "0"),
+            ("net.ipv6.icmp.ratelimit", "0"),
+            ("net.ipv4.icmp_msgs_per_sec", "1000000"),
+            ("net.ipv4.icmp_msgs_burst", "100000"),
+        )
         for key, value in (
             ("net.ipv4.ip_forward", "1"),
             ("net.ipv6.conf.all.forwarding", "1"),
-            ("net.ipv4.icmp_ratelimit", "0"),
-            ("net.ipv6.icmp.ratelimit", "0"),
+            *icmp,
         ):
             run("sysctl", "-qw", f"{key}={value}", ns=self.router)
-        for key in ("net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit"):
-            run("sysctl", "-qw", f"{key}=0", ns=self.server)
+        for key, value in icmp:
+            run("sysctl", "-qw", f"{key}={value}", ns=self.server)
         # The router's "no route" ICMP errors are rate-limited by a host-wide setting (one
         # per second per peer, and the first one suppressed): lift it while the lab runs so
         # every probe gets its answer, and put it back at teardown.
