@@ -215,3 +215,14 @@ def test_local_error_outcomes_are_not_retried() -> None:
     assert result.attempts == 1
     assert result.detail == "net-unreach by 198.18.1.1"
     assert result.reply_from == "198.18.1.1"
+
+
+def test_kernel_rtts_outrank_loop_measured_ones() -> None:
+    # Loop-measured RTTs include the prober's own lag: once the kernel's measure is
+    # known, they no longer stretch the timeouts.
+    timing = Timing(TimingSettings(min_timeout=0.001, max_timeout=5))
+    timing.observe("a", 0.4, 0)
+    assert timing.timeout_for("a") == pytest.approx(0.4 + 4 * 0.2)
+    timing.observe("a", 0.002, 0, exact=True)
+    timing.observe("a", 0.5, 0)  # a lagging loop's sample: ignored
+    assert timing.timeout_for("a") == pytest.approx(0.002 + 4 * 0.001)
