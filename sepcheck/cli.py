@@ -392,14 +392,20 @@ def check_command(
         ),
     ] = 6,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=65536, help="Probes in flight.")
-    ] = 512,
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=65536,
+            help="Most probes in flight; the window adapts below it to the event loop's lag.",
+        ),
+    ] = 4096,
     per_host: Annotated[
         int, typer.Option("--per-host", min=1, help="Probes in flight toward one address.")
     ] = 32,
     rate: Annotated[
         float, typer.Option("--rate", min=0, help="Packets per second (0: no limit).")
-    ] = 10_000.0,
+    ] = 20_000.0,
     ipv4: Annotated[bool, typer.Option("-4", help="Resolve names to IPv4 only.")] = False,
     ipv6: Annotated[bool, typer.Option("-6", help="Resolve names to IPv6 only.")] = False,
     progress: Annotated[

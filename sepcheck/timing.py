@@ -107,15 +107,19 @@ class RateLimiter:
         self.tokens = self.burst
         self.stamp = now()
 
-    async def acquire(self) -> None:
-        """Take one token, sleeping until it is due. Tokens may go negative: each caller
-        takes its place in line at once and sleeps for its own share, so concurrent
-        callers are paced without polling (and without float round-off loops)."""
+    def reserve(self) -> float:
+        """Take one token; return how many seconds to wait before using it. Tokens may go
+        negative: each caller takes its place in line at once and waits its own share, so
+        concurrent callers are paced without polling (and without float round-off loops)."""
         if self.rate <= 0:
-            return
+            return 0.0
         current = self.now()
         self.tokens = min(self.burst, self.tokens + (current - self.stamp) * self.rate)
         self.stamp = current
         self.tokens -= 1
-        if self.tokens < 0:
-            await self.sleep(-self.tokens / self.rate)
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+    async def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await self.sleep(wait)

@@ -8,14 +8,15 @@ import socket
 import struct
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from sepcheck.net import errqueue
 from sepcheck.net.classify import WSAECONNRESET, classify_errno, classify_icmp
 from sepcheck.net.sockets import SocketBackend
-from sepcheck.results import State
+from sepcheck.results import Outcome, State
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux error queue")
 
@@ -60,14 +61,42 @@ def closed_port(kind: socket.SocketKind) -> int:
     return port
 
 
+async def settle(start: Callable[[Callable[[Outcome], None]], Any], wait: float) -> Outcome:
+    """Run one try the way the engine does: until it settles, or expire it at ``wait``."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Outcome] = loop.create_future()
+    attempt = start(lambda outcome: future.done() or future.set_result(outcome))
+    timer = loop.call_later(wait, lambda: future.done() or future.set_result(attempt.expire()))
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def tcp(port: int, wait: float = 1.0) -> Outcome:
+    async def main() -> Outcome:
+        return await settle(lambda done: SocketBackend().start_tcp("127.0.0.1", port, done), wait)
+
+    return asyncio.run(main())
+
+
+def udp(port: int, wait: float = 1.0) -> Outcome:
+    async def main() -> Outcome:
+        channel = SocketBackend().open_udp("127.0.0.1", port)
+        try:
+            return await settle(lambda done: channel.send(b"hello", done), wait)
+        finally:
+            channel.close()
+
+    return asyncio.run(main())
+
+
 def test_tcp_open_and_refused(tcp_listener: int) -> None:
-    opened = asyncio.run(SocketBackend().tcp_attempt("127.0.0.1", tcp_listener, 1.0))
+    opened = tcp(tcp_listener)
     assert opened.state is State.OPEN
     assert opened.reason == "syn-ack"
     assert opened.rtt is not None
-    refused = asyncio.run(
-        SocketBackend().tcp_attempt("127.0.0.1", closed_port(socket.SOCK_STREAM), 1.0)
-    )
+    refused = tcp(closed_port(socket.SOCK_STREAM))
     assert refused.state is State.REFUSED
     assert refused.reason == "conn-refused"
     assert refused.reply_from is None  # connect mode cannot tell who sent a RST
@@ -76,14 +105,16 @@ def test_tcp_open_and_refused(tcp_listener: int) -> None:
 def test_late_loop_still_sees_the_open_port(
     tcp_listener: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A loop too busy to run the connect callback before the timer must not report
+    """A loop too busy to run the connect callback before the deadline must not report
     filtered: the kernel finished the handshake, and the final check reads that."""
 
-    async def main() -> object:
+    async def main() -> Outcome:
         loop = asyncio.get_running_loop()
         monkeypatch.setattr(loop, "add_writer", lambda *args: None)
         monkeypatch.setattr(loop, "remove_writer", lambda *args: True)
-        return await SocketBackend().tcp_attempt("127.0.0.1", tcp_listener, 0.05)
+        return await settle(
+            lambda done: SocketBackend().start_tcp("127.0.0.1", tcp_listener, done), 0.05
+        )
 
     outcome = asyncio.run(main())
     assert outcome.state is State.OPEN
@@ -97,14 +128,7 @@ def test_late_loop_still_sees_the_open_port(
 
 
 def test_udp_reply_is_open(udp_responder: int) -> None:
-    async def main() -> object:
-        session = SocketBackend().open_udp("127.0.0.1", udp_responder)
-        try:
-            return await session.attempt(b"hello", 1.0)
-        finally:
-            session.close()
-
-    outcome = asyncio.run(main())
+    outcome = udp(udp_responder)
     assert outcome.state is State.OPEN
     assert outcome.reason == "udp-response"
 
@@ -112,29 +136,22 @@ def test_udp_reply_is_open(udp_responder: int) -> None:
 def test_udp_late_loop_still_sees_the_reply(
     udp_responder: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def main() -> object:
+    async def main() -> Outcome:
         loop = asyncio.get_running_loop()
         monkeypatch.setattr(loop, "add_reader", lambda *args: None)
         monkeypatch.setattr(loop, "remove_reader", lambda *args: True)
-        session = SocketBackend().open_udp("127.0.0.1", udp_responder)
+        channel = SocketBackend().open_udp("127.0.0.1", udp_responder)
         try:
-            return await session.attempt(b"hello", 0.2)
+            return await settle(lambda done: channel.send(b"hello", done), 0.2)
         finally:
-            session.close()
+            channel.close()
 
     assert asyncio.run(main()).state is State.OPEN
 
 
 @linux_only
 def test_udp_closed_port_names_who_answered() -> None:
-    async def main() -> object:
-        session = SocketBackend().open_udp("127.0.0.1", closed_port(socket.SOCK_DGRAM))
-        try:
-            return await session.attempt(b"hello", 1.0)
-        finally:
-            session.close()
-
-    outcome = asyncio.run(main())
+    outcome = udp(closed_port(socket.SOCK_DGRAM))
     assert outcome.state is State.REFUSED
     assert outcome.reason == "port-unreach"
     assert outcome.reply_from == "127.0.0.1"

@@ -1,0 +1,345 @@
+"""sepcheck versus nmap on the lab's scale targets, side by side in one run.
+
+    sudo .venv/bin/python -m bench.run                 # every workload
+    sudo .venv/bin/python -m bench.run --only mixed    # one workload (mixed, responsive,
+                                                       # silent, udp, growth)
+    sudo .venv/bin/python -m bench.run --quick         # smaller sizes, for a smoke run
+
+Builds the lab of tests/lab (client, nftables router, server) with the AnyIP block
+198.19.0.0/16 on the server, so every address of it is a real host answering from the
+server's kernel. For each workload it runs sepcheck (the CLI, as a user would) and then
+`nmap -n -Pn -sT -T4` (`-sU` for UDP) on the same targets, and prints wall time, ratio,
+probes per second, peak RSS, and how many probes each tool classified differently from the
+lab's ground truth (and from each other). Figures also go to bench-results.json. Exit
+status 1 when sepcheck misclassified anything, 2 when the lab cannot be built.
+
+Benchmarks are not tests: nothing here runs in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tests.lab.lab import Lab, missing_requirements
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = IPv4Address("198.19.0.1")
+NMAP_STATES = {
+    "open": "open",
+    "closed": "refused",
+    "filtered": "filtered",
+    "open|filtered": "open|filtered",
+}
+
+# Ports of the targets and what the lab makes of them.
+TCP_TRUTH = {139: "open", 445: "refused", 8014: "filtered", 8445: "filtered"}
+UDP_TRUTH = {137: "open", 138: "refused", 514: "open|filtered"}
+RULES = """
+    ip daddr 198.19.0.0/16 tcp dport 8014 drop
+    ip daddr 198.19.0.0/16 tcp dport 8445 reject with icmpx type admin-prohibited
+    ip daddr 198.19.0.0/16 udp dport 514 drop
+"""
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    hosts: int
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+
+    @property
+    def probes(self) -> int:
+        return self.hosts * (len(self.tcp) + len(self.udp))
+
+    @property
+    def block(self) -> str:
+        last = IPv4Address(int(BASE) + self.hosts - 1)
+        return f"{BASE}-{last}"
+
+
+def workloads(quick: bool) -> dict[str, list[Workload]]:
+    scale = 4 if quick else 1
+    mixed = (139, 445, 8014, 8445)
+    return {
+        "mixed": [Workload("mixed", 4096 // scale, tcp=mixed)],
+        "responsive": [Workload("responsive", 16384 // scale, tcp=(139, 445))],
+        "silent": [Workload("silent", 4096 // scale, tcp=(8014,))],
+        "udp": [Workload("udp", 1024 // scale, udp=(137, 138, 514))],
+        "growth": [
+            Workload(f"growth-{n // scale}", n // scale, tcp=mixed) for n in (1024, 4096, 16384)
+        ],
+    }
+
+
+@dataclass
+class ToolRun:
+    tool: str
+    seconds: float
+    peak_rss_mb: float
+    states: dict[str, int]
+    wrong: int
+    """Probes whose state differs from the lab's ground truth."""
+    examples: list[str] = field(default_factory=list)
+    by_target: dict[tuple[str, str, int], str] = field(default_factory=dict, repr=False)
+
+    def pps(self, probes: int) -> float:
+        return probes / self.seconds if self.seconds else 0.0
+
+
+def run_measured(lab: Lab, args: list[str], timeout: float) -> tuple[float, float, int]:
+    """Run ``args`` in the client namespace; wall seconds, peak RSS (MB), exit status.
+    `ip netns exec` execs the command in place, so wait4 on its pid measures the tool."""
+    with tempfile.TemporaryFile("w+") as log:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", lab.client, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            cwd=ROOT,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.monotonic() - started
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            log.seek(0)
+            raise RuntimeError(f"{args[0]} exited with {code}: {log.read()[-2000:]}")
+    del timeout
+    return elapsed, usage.ru_maxrss / 1024, code
+
+
+def truth(protocol: str, port: int) -> str:
+    return (TCP_TRUTH if protocol == "tcp" else UDP_TRUTH)[port]
+
+
+def compare(
+    tool: str, seconds: float, rss: float, found: dict[tuple[str, str, int], str], work: Workload
+) -> ToolRun:
+    wrong = 0
+    examples: list[str] = []
+    expected = {
+        (str(IPv4Address(int(BASE) + i)), proto, port)
+        for i in range(work.hosts)
+        for proto, ports in (("tcp", work.tcp), ("udp", work.udp))
+        for port in ports
+    }
+    for key in expected:
+        state = found.get(key, "missing")
+        if state != truth(key[1], key[2]):
+            wrong += 1
+            if len(examples) < 5:
+                examples.append(f"{key[0]} {key[1]}/{key[2]}: {state}")
+    return ToolRun(tool, seconds, rss, dict(Counter(found.values())), wrong, examples, found)
+
+
+def bench_catalogue(folder: Path, work: Workload) -> Path:
+    lines = ["schema = 1"]
+    for proto, ports in (("tcp", work.tcp), ("udp", work.udp)):
+        for port in ports:
+            lines += [
+                "[[entry]]",
+                f'id = "manager-client-{proto}{port}"',
+                "row = 0",
+                f'protocol = "{proto}"',
+                f"port = {port}",
+                'source = "manager"',
+                'destination = "client"',
+                f'purpose = "bench {proto}/{port}"',
+                "configurable = true",
+                'versions = "all"',
+            ]
+    path = folder / f"catalogue-{work.name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_sepcheck(lab: Lab, work: Workload, folder: Path, extra: list[str]) -> ToolRun:
+    report = folder / f"sepcheck-{work.name}.json"
+    args = [
+        sys.executable,
+        "-m",
+        "sepcheck",
+        "check",
+        "--no-progress",
+        "--as",
+        "manager",
+        "--catalogue",
+        str(bench_catalogue(folder, work)),
+        "--client",
+        work.block,
+        "--allow-large-ranges",
+        "--output",
+        str(report),
+        *extra,
+    ]
+    seconds, rss, _ = run_measured(lab, args, timeout=3600)
+    data = json.loads(report.read_text())
+    found = {(r["address"], r["protocol"], r["port"]): r["state"] for r in data["results"]}
+    return compare("sepcheck", seconds, rss, found, work)
+
+
+def run_nmap(lab: Lab, work: Workload, folder: Path) -> ToolRun:
+    out = folder / f"nmap-{work.name}.xml"
+    scans = (["-sT"] if work.tcp else []) + (["-sU"] if work.udp else [])
+    ports = ",".join([f"T:{p}" for p in work.tcp] + [f"U:{p}" for p in work.udp])
+    # nmap reads ranges per octet, not as first-last: give it the exact list of addresses.
+    targets = folder / f"targets-{work.name}.txt"
+    targets.write_text("".join(f"{IPv4Address(int(BASE) + i)}\n" for i in range(work.hosts)))
+    args = ["nmap", "-n", "-Pn", *scans, "-T4", "-p", ports, "-oX", str(out), "-iL", str(targets)]
+    seconds, rss, _ = run_measured(lab, args, timeout=7200)
+    found: dict[tuple[str, str, int], str] = {}
+    for host in ET.parse(out).iter("host"):
+        address = host.find("address")
+        assert address is not None
+        for port in host.iter("port"):
+            state = port.find("state")
+            assert state is not None
+            key = (address.get("addr", ""), port.get("protocol", ""), int(port.get("portid", "0")))
+            found[key] = NMAP_STATES.get(state.get("state", ""), state.get("state", ""))
+    return compare("nmap", seconds, rss, found, work)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(workloads(False)),
+        help="run only these workloads (repeatable)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a quarter of the sizes")
+    parser.add_argument("--no-nmap", action="store_true", help="sepcheck only")
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
+    parser.add_argument(
+        "--sepcheck-arg",
+        action="append",
+        default=[],
+        help="extra argument for sepcheck check (repeatable)",
+    )
+    args = parser.parse_args()
+    console = Console(width=None if sys.stdout.isatty() else 170)
+    reason = missing_requirements()
+    if reason:
+        console.print(f"bench: {reason}")
+        return 2
+    selected = [
+        w
+        for name, group in workloads(args.quick).items()
+        if not args.only or name in args.only
+        for w in group
+    ]
+    lab = Lab()
+    results: list[dict[str, Any]] = []
+    misclassified = 0
+    try:
+        lab.build()
+        lab.firewall(RULES)
+        lab.serve(tcp=[139], udp=[137])
+        with tempfile.TemporaryDirectory(prefix="sepcheck-bench-") as tmp:
+            folder = Path(tmp)
+            os.chmod(folder, 0o755)
+            for work in selected:
+                console.print(
+                    f"[bold]{work.name}[/]: {work.hosts:,} hosts x "
+                    f"{len(work.tcp) + len(work.udp)} ports = {work.probes:,} probes"
+                )
+                ours = run_sepcheck(lab, work, folder, args.sepcheck_arg)
+                console.print(f"  sepcheck {ours.seconds:.2f} s, {ours.wrong} wrong")
+                theirs = None if args.no_nmap else run_nmap(lab, work, folder)
+                if theirs:
+                    console.print(f"  nmap     {theirs.seconds:.2f} s, {theirs.wrong} wrong")
+                misclassified += ours.wrong
+                disagree = None
+                if theirs:
+                    disagree = sum(
+                        1 for k, v in ours.by_target.items() if theirs.by_target.get(k) != v
+                    )
+                results.append(
+                    {
+                        "workload": asdict(work) | {"probes": work.probes, "block": work.block},
+                        "sepcheck": _figures(ours, work),
+                        "nmap": _figures(theirs, work) if theirs else None,
+                        "speedup": (theirs.seconds / ours.seconds) if theirs else None,
+                        "pps_ratio": (ours.pps(work.probes) / theirs.pps(work.probes))
+                        if theirs
+                        else None,
+                        "disagreements_with_nmap": disagree,
+                    }
+                )
+    finally:
+        lab.teardown()
+    console.print(_table(results))
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"figures written to {args.json}")
+    if misclassified:
+        console.print(f"[bold red]sepcheck misclassified {misclassified} probes[/]")
+        return 1
+    return 0
+
+
+def _figures(run: ToolRun, work: Workload) -> dict[str, Any]:
+    return {
+        "seconds": round(run.seconds, 3),
+        "probes_per_second": round(run.pps(work.probes), 1),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "states": run.states,
+        "misclassified": run.wrong,
+        "examples": run.examples,
+    }
+
+
+def _table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="sepcheck vs nmap -T4 (same lab, same run)")
+    for column in (
+        "workload",
+        "probes",
+        "sepcheck s",
+        "nmap s",
+        "speedup",
+        "sepcheck pps",
+        "nmap pps",
+        "pps ratio",
+        "RSS MB (s/n)",
+        "wrong (s/n)",
+        "disagree",
+    ):
+        table.add_column(column, justify="right")
+    for r in results:
+        ours, theirs = r["sepcheck"], r["nmap"]
+        table.add_row(
+            r["workload"]["name"],
+            f"{r['workload']['probes']:,}",
+            f"{ours['seconds']:.2f}",
+            f"{theirs['seconds']:.2f}" if theirs else "-",
+            f"{r['speedup']:.1f}x" if r["speedup"] else "-",
+            f"{ours['probes_per_second']:,.0f}",
+            f"{theirs['probes_per_second']:,.0f}" if theirs else "-",
+            f"{r['pps_ratio']:.2f}" if r["pps_ratio"] else "-",
+            f"{ours['peak_rss_mb']:.0f}/{theirs['peak_rss_mb']:.0f}"
+            if theirs
+            else f"{ours['peak_rss_mb']:.0f}/-",
+            f"{ours['misclassified']}/{theirs['misclassified']}"
+            if theirs
+            else f"{ours['misclassified']}/-",
+            str(r["disagreements_with_nmap"]) if theirs else "-",
+        )
+    return table
+
+
+if __name__ == "__main__":
+    sys.exit(main())
