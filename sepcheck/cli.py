@@ -406,6 +406,16 @@ def check_command(
     rate: Annotated[
         float, typer.Option("--rate", min=0, help="Packets per second (0: no limit).")
     ] = 20_000.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes (default: 2 for runs of 2,000 probes or more on Linux).",
+            show_default=False,
+        ),
+    ] = None,
     ipv4: Annotated[bool, typer.Option("-4", help="Resolve names to IPv4 only.")] = False,
     ipv6: Annotated[bool, typer.Option("-6", help="Resolve names to IPv6 only.")] = False,
     progress: Annotated[
@@ -487,7 +497,7 @@ def check_command(
     with bar:
         run = run_check(
             plan=plan,
-            backend=SocketBackend(),
+            backend_factory=SocketBackend,
             payloads=load_payloads(),
             settings=settings,
             stage=stage,
@@ -495,13 +505,14 @@ def check_command(
             topology=ref,
             catalogue=str(catalogue_path or "built-in"),
             spool_dir=output.parent if output is not None else None,
-            on_result=(lambda _: bar.advance(task_id)) if show_progress else None,
+            workers=workers,
+            on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
         )
     try:
         if output is not None:
-            write_atomic(output, report_chunks(run.head, run.collector.spool_path))
+            write_atomic(output, report_chunks(run.head, run.collector.spools))
         if output_format is CheckFormat.JSON:
-            write_stream(report_chunks(run.head, run.collector.spool_path), sys.stdout)
+            write_stream(report_chunks(run.head, run.collector.spools), sys.stdout)
         else:
             console = _stdout()
             console.print(matrix_table(run.head, width=console.width))

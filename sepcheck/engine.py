@@ -61,6 +61,9 @@ class Backend(Protocol):
 
     def open_udp(self, address: str, port: int) -> Channel: ...
 
+    def close(self) -> None:
+        """Release what the backend holds for the run (called when the run ends)."""
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -204,6 +207,7 @@ class _Run:
             await self.finished
         finally:
             self._stop()
+            self.backend.close()
 
     def _guard(self, call: Callable[[], None]) -> None:
         """Run ``call``; an exception ends the run with it (callbacks cannot raise)."""

@@ -1,35 +1,51 @@
 """Run a check: the plan through the engine into a collector, under the right event loop.
 
 This is the seam between the CLI and the engine: it picks the event loop (uvloop where
-installed), turns Ctrl-C and SIGTERM into a clean stop that keeps what was measured, and
-returns the finished report head. It prints nothing.
+installed), spreads large runs over worker processes, turns Ctrl-C and SIGTERM into a clean
+stop that keeps what was measured, and returns the finished report head. It prints nothing.
+
+Why worker processes: a connect() costs tens of microseconds of kernel time in the calling
+process, on top of the interpreter's own work, so one process saturates one core well
+below what the network can take. Workers split the destinations by address (all probes to
+one host stay in one worker, so its RTT estimate and per-host cap stay whole), each with
+its own engine, share of the concurrency and rate, and spool file; the parent merges their
+counters and streams their spools into one report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from sepcheck import __version__
 from sepcheck.engine import Backend, Engine, EngineSettings, raise_fd_limit
 from sepcheck.payloads import PayloadSet
-from sepcheck.plan import Plan
+from sepcheck.plan import Plan, Probe
 from sepcheck.report.collect import Collector
 from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
 from sepcheck.results import ProbeResult, Stage
+
+WORKER_THRESHOLD = 2000
+"""Plans smaller than this run in one process: forking costs more than it saves."""
+_PROGRESS_EVERY = 256
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when it is installed: plain asyncio mislabels open ports as filtered when
     saturated (lab.md); uvloop keeps up. On Windows, the selector loop: the backend needs
-    add_reader/add_writer, which the default proactor loop lacks."""
+    reader/writer callbacks, which the default proactor loop lacks."""
     if sys.platform == "win32":
         return asyncio.SelectorEventLoop
     try:
@@ -37,6 +53,13 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+def default_workers(total: int) -> int:
+    """Two workers on machines with two cores or more, for plans worth splitting."""
+    if total < WORKER_THRESHOLD or not hasattr(os, "fork") or sys.platform != "linux":
+        return 1
+    return min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -52,28 +75,15 @@ def family_name(family: int) -> str:
     return "ipv6" if family == socket.AF_INET6 else "any"
 
 
-def run_check(
-    *,
-    plan: Plan,
-    backend: Backend,
-    payloads: PayloadSet,
-    settings: EngineSettings,
-    stage: Stage,
-    vantage: VantageInfo,
-    topology: TopologyRef,
-    catalogue: str,
-    spool_dir: Path | None = None,
-    on_result: Callable[[ProbeResult], None] | None = None,
-) -> CheckRun:
-    collector = Collector(plan, stage, spool_dir)
-    concurrency = raise_fd_limit(settings.concurrency)
-    engine = Engine(backend, payloads, settings)
+def shard_of(probe: Probe, workers: int) -> int:
+    key = probe.address or probe.host
+    return zlib.crc32(key.encode()) % workers
 
-    def sink(result: ProbeResult) -> None:
-        collector.add(result)
-        if on_result is not None:
-            on_result(result)
 
+def _drive(
+    engine: Engine, probes: Iterator[Probe], sink: Callable[[ProbeResult], None], limit: int
+) -> bool:
+    """Run the engine to the end or to an interrupt; True when interrupted."""
     interrupted = False
 
     async def main() -> None:
@@ -85,17 +95,59 @@ def run_check(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
         try:
-            await engine.run(plan.probes(), sink, concurrency=concurrency)
+            await engine.run(probes, sink, concurrency=limit)
         except asyncio.CancelledError:
             interrupted = True
             task.uncancel()
 
-    started = time.monotonic()
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(main())
     except KeyboardInterrupt:
         interrupted = True
+    return interrupted
+
+
+def run_check(
+    *,
+    plan: Plan,
+    backend_factory: Callable[[], Backend],
+    payloads: PayloadSet,
+    settings: EngineSettings,
+    stage: Stage,
+    vantage: VantageInfo,
+    topology: TopologyRef,
+    catalogue: str,
+    spool_dir: Path | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> CheckRun:
+    collector = Collector(plan, stage, spool_dir)
+    concurrency = raise_fd_limit(settings.concurrency)
+    count = workers if workers is not None else default_workers(plan.total)
+    started = time.monotonic()
+    if count <= 1:
+
+        def sink(result: ProbeResult) -> None:
+            collector.add(result)
+            if on_progress is not None:
+                on_progress(1)
+
+        engine = Engine(backend_factory(), payloads, settings)
+        interrupted = _drive(engine, plan.probes(), sink, concurrency)
+    else:
+        interrupted = _run_workers(
+            count,
+            plan,
+            backend_factory,
+            payloads,
+            settings,
+            stage,
+            spool_dir,
+            collector,
+            concurrency,
+            on_progress,
+        )
     t = settings.timing
     parameters = Parameters(
         stage=stage.value,
@@ -119,3 +171,129 @@ def run_check(
         parameters=parameters,
     )
     return CheckRun(head, collector, interrupted)
+
+
+def _worker(
+    index: int,
+    count: int,
+    plan: Plan,
+    backend_factory: Callable[[], Backend],
+    payloads: PayloadSet,
+    settings: EngineSettings,
+    stage: Stage,
+    spool_dir: Path | None,
+    limit: int,
+    conn: multiprocessing.connection.Connection,
+) -> None:
+    # The parent decides when to stop (it sends SIGTERM): a terminal's Ctrl-C reaches the
+    # whole process group, and a second one must not cut a spool line in half here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collector = Collector(plan, stage, spool_dir)
+    pending = 0
+
+    def sink(result: ProbeResult) -> None:
+        nonlocal pending
+        collector.add(result)
+        pending += 1
+        if pending >= _PROGRESS_EVERY:
+            conn.send(("progress", pending))
+            pending = 0
+
+    probes = (p for p in plan.probes() if shard_of(p, count) == index)
+    engine = Engine(backend_factory(), payloads, settings)
+    interrupted = _drive(engine, probes, sink, limit)
+    conn.send(("done", collector.export(), interrupted, pending))
+    conn.close()
+
+
+def _run_workers(
+    count: int,
+    plan: Plan,
+    backend_factory: Callable[[], Backend],
+    payloads: PayloadSet,
+    settings: EngineSettings,
+    stage: Stage,
+    spool_dir: Path | None,
+    collector: Collector,
+    concurrency: int,
+    on_progress: Callable[[int], None] | None,
+) -> bool:
+    share = replace(
+        settings,
+        concurrency=max(1, concurrency // count),
+        initial_window=max(1, settings.initial_window // count),
+        rate=settings.rate / count,
+    )
+    context = multiprocessing.get_context("fork")
+    processes: list[Any] = []
+    connections: list[multiprocessing.connection.Connection] = []
+    for index in range(count):
+        parent_end, child_end = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_worker,
+            args=(
+                index,
+                count,
+                plan,
+                backend_factory,
+                payloads,
+                share,
+                stage,
+                spool_dir,
+                share.concurrency,
+                child_end,
+            ),
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        processes.append(process)
+        connections.append(parent_end)
+
+    interrupted = False
+
+    def stop_workers(*_: object) -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            for process in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, stop_workers)
+    try:
+        waiting = list(connections)
+        while waiting:
+            try:
+                ready = multiprocessing.connection.wait(waiting, timeout=0.2)
+            except KeyboardInterrupt:
+                stop_workers()
+                continue
+            for ready_conn in ready:
+                conn = connections[connections.index(ready_conn)]  # type: ignore[arg-type]
+                try:
+                    message: tuple[Any, ...] = conn.recv()
+                except (EOFError, OSError):
+                    waiting.remove(conn)  # a worker died without reporting
+                    interrupted = True
+                    continue
+                if message[0] == "progress":
+                    if on_progress is not None:
+                        on_progress(int(message[1]))
+                    continue
+                _, shard, worker_interrupted, pending = message
+                collector.absorb(shard)
+                interrupted = interrupted or bool(worker_interrupted)
+                if on_progress is not None and pending:
+                    on_progress(int(pending))
+                waiting.remove(conn)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for conn in connections:
+            conn.close()
+    return interrupted

@@ -72,3 +72,17 @@ class FlowSummary:
             self.worst_count += 1
             if len(self.examples) < FAILING_HOSTS_SHOWN:
                 self.examples.append((result, verdict, note))
+
+    def merge(self, other: FlowSummary) -> None:
+        """Fold in the summary of the same flow measured by another worker."""
+        self.total += other.total
+        self.states.update(other.states)
+        self.verdicts.update(other.verdicts)
+        if other.verdict.rank > self.verdict.rank:
+            self.verdict = other.verdict
+            self.examples = list(other.examples)
+            self.worst_count = other.worst_count
+        elif other.verdict is self.verdict:
+            room = FAILING_HOSTS_SHOWN - len(self.examples)
+            self.examples.extend(other.examples[:room])
+            self.worst_count += other.worst_count

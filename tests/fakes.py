@@ -121,6 +121,7 @@ class FakeNetwork:
     resource_errors: int = 0
     """How many tries fail with LocalResourceError before they start."""
     aborted: int = 0
+    closed: bool = False
 
     async def resolve(self, name: str, family: int) -> list[str]:
         self.resolve_calls.append(name)
@@ -159,6 +160,9 @@ class FakeNetwork:
     def open_udp(self, address: str, port: int) -> FakeChannel:
         self.channels_open += 1
         return FakeChannel(self, address, port)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @dataclass

@@ -260,3 +260,25 @@ def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Pa
     assert report["verdict"] == "pass"
     assert report["parameters"]["stage"] == "pre-install"
     assert not list(tmp_path.glob(".sepcheck-*"))
+
+
+def test_workers_give_the_same_report(tmp_path: Path) -> None:
+    """Split over worker processes, a run reports exactly what one process reports."""
+    reports = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.json"
+        code, _, err = run("check", "--as", "manager", "--client", "127.0.0.0/28",
+                           "--workers", workers, "--output", str(out), "--no-progress")
+        assert code == 1, err
+        reports.append(json.loads(out.read_text()))
+    one, two = reports
+    key = lambda r: (r["flow"], r["address"], r["state"], r["reason"], r["verdict"])  # noqa: E731
+    assert sorted(map(key, one["results"])) == sorted(map(key, two["results"]))
+    assert one["summary"]["states"] == two["summary"]["states"]
+    assert one["summary"]["probes"] == two["summary"]["probes"] == len(two["results"])
+    flows_one = {f["flow"]: (f["verdict"], f["states"], f["worst_more"] + len(f["worst"]))
+                 for f in one["summary"]["flow_results"]}
+    flows_two = {f["flow"]: (f["verdict"], f["states"], f["worst_more"] + len(f["worst"]))
+                 for f in two["summary"]["flow_results"]}
+    assert flows_one == flows_two
+    assert not list(tmp_path.glob(".sepcheck-*"))

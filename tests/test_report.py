@@ -101,7 +101,7 @@ def make_head(
 def test_report_json_contract(catalogue: Catalogue, tmp_path: Path) -> None:
     head, collector = make_head(catalogue, tmp_path)
     out = tmp_path / "report.json"
-    write_atomic(out, report_chunks(head, collector.spool_path))
+    write_atomic(out, report_chunks(head, collector.spools))
     collector.close()
     report = json.loads(out.read_text())
     assert set(report) >= TOP_KEYS
@@ -149,3 +149,21 @@ def test_matrix_names_failing_hosts_and_the_rest(catalogue: Catalogue, tmp_path:
     narrow = Console(width=80, record=True)
     narrow.print(matrix_table(head, width=80))
     assert "purpose" not in narrow.export_text()
+
+
+def test_fast_result_record_equals_the_model(catalogue: Catalogue) -> None:
+    from sepcheck.report.model import ResultItem, result_record
+    from sepcheck.results import Verdict
+
+    topology = topology_from_hosts({Role.MANAGER: ["198.18.2.2"]}, catalogue)
+    plan = build_plan(catalogue, topology, Vantage((Role.CLIENT,)))
+    probe = next(plan.probes())
+    for result in (
+        ProbeResult(probe, "198.18.2.2", State.OPEN, "syn-ack", "198.18.2.2", 0.25, 1, "syn-ack"),
+        ProbeResult(probe, None, State.UNRESOLVED, "unresolved", None, None, 0, "no name"),
+    ):
+        for verdict, note in ((Verdict.PASS, ""), (Verdict.WARN, "path open")):
+            fast = result_record(result, verdict, note)
+            model = ResultItem.of(result, verdict, note).model_dump(mode="json")
+            assert fast == model
+            assert list(fast) == list(model)  # same key order in the file

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import select
 import socket
 import struct
 import sys
@@ -38,6 +39,59 @@ _TCPI_RTT_OFFSET = 68  # struct tcp_info: tcpi_rtt, in microseconds (Linux)
 _SOL_SOCKET, _SO_ERROR, _SO_LINGER = socket.SOL_SOCKET, socket.SO_ERROR, socket.SO_LINGER
 
 Done = Callable[[Outcome], None]
+
+
+class _Poller:
+    """Readiness for many short-lived sockets at the cost of one epoll_ctl each.
+
+    The event loop's add_writer/add_reader cost far more per socket (uvloop builds a poll
+    handle each time), and a probe socket lives for one try. On Linux the backend keeps
+    its own epoll set and lets the loop watch only that one descriptor; closing a socket
+    drops it from the set, so removal costs nothing. Elsewhere the loop's hooks are used.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.callbacks: dict[int, Callable[[], None]] = {}
+        self.epoll = select.epoll() if hasattr(select, "epoll") else None
+        if self.epoll is not None:
+            loop.add_reader(self.epoll.fileno(), self._dispatch)
+
+    def watch(self, fd: int, write: bool, callback: Callable[[], None]) -> None:
+        if self.epoll is None:
+            (self.loop.add_writer if write else self.loop.add_reader)(fd, callback)
+            return
+        self.callbacks[fd] = callback
+        self.epoll.register(fd, _EPOLLOUT if write else _EPOLLIN)
+
+    def unwatch(self, fd: int, write: bool, closing: bool = False) -> None:
+        """Stop watching ``fd``; ``closing``: the socket is about to be closed, which
+        removes it from the epoll set by itself."""
+        if self.epoll is None:
+            (self.loop.remove_writer if write else self.loop.remove_reader)(fd)
+            return
+        if self.callbacks.pop(fd, None) is not None and not closing:
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(fd)
+
+    def _dispatch(self) -> None:
+        assert self.epoll is not None
+        callbacks = self.callbacks
+        for fd, _ in self.epoll.poll(0, 4096):
+            callback = callbacks.get(fd)
+            if callback is not None:
+                callback()
+
+    def close(self) -> None:
+        if self.epoll is not None:
+            self.loop.remove_reader(self.epoll.fileno())
+            self.epoll.close()
+            self.epoll = None
+        self.callbacks.clear()
+
+
+_EPOLLOUT = getattr(select, "EPOLLOUT", 4)
+_EPOLLIN = getattr(select, "EPOLLIN", 1)
 
 
 def _kernel_rtt(sock: socket.socket) -> float | None:
@@ -90,12 +144,11 @@ class TcpTry:
     """One TCP connect() in flight. Calls ``done`` once if the socket settles before the
     engine calls ``expire()``; after either, the socket is closed."""
 
-    __slots__ = ("address", "done", "fd", "loop", "sent", "sock")
+    __slots__ = ("address", "done", "fd", "loop", "poller", "sent", "sock")
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, address: str, port: int, done: Done
-    ) -> None:
-        self.loop = loop
+    def __init__(self, poller: _Poller, address: str, port: int, done: Done) -> None:
+        self.poller = poller
+        self.loop = loop = poller.loop
         self.address = address
         self.done = done
         sock = self.sock = _new_socket(address, socket.SOCK_STREAM)
@@ -111,7 +164,7 @@ class TcpTry:
             raise
         if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035):
             self.fd = sock.fileno()
-            loop.add_writer(self.fd, self._ready)
+            poller.watch(self.fd, True, self._ready)
             return
         # Settled at once: connected (loopback can), or refused by the local stack (no
         # route, a local firewall): nothing came back over the network.
@@ -119,7 +172,7 @@ class TcpTry:
         loop.call_soon(done, outcome)
 
     def _ready(self) -> None:
-        self.loop.remove_writer(self.fd)
+        self.poller.unwatch(self.fd, True, closing=True)
         self.fd = -1
         err = self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
         self.done(self._settle(err, time.monotonic() - self.sent))
@@ -128,7 +181,7 @@ class TcpTry:
         """The deadline passed: read the kernel's verdict once more, then close."""
         if self.fd == -1:
             return SILENT  # already settled and reported
-        self.loop.remove_writer(self.fd)
+        self.poller.unwatch(self.fd, True, closing=True)
         self.fd = -1
         err = self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
         if err:
@@ -143,7 +196,7 @@ class TcpTry:
 
     def abort(self) -> None:
         if self.fd != -1:
-            self.loop.remove_writer(self.fd)
+            self.poller.unwatch(self.fd, True, closing=True)
             self.fd = -1
         self.sock.close()
 
@@ -170,10 +223,11 @@ class UdpChannel:
     """A connected UDP socket for one probe; each ``send`` is one try. Retries reuse the
     socket, so a late answer to an earlier try still counts."""
 
-    __slots__ = ("address", "done", "fd", "loop", "sent", "sock")
+    __slots__ = ("address", "done", "fd", "loop", "poller", "sent", "sock")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, address: str, port: int) -> None:
-        self.loop = loop
+    def __init__(self, poller: _Poller, address: str, port: int) -> None:
+        self.poller = poller
+        self.loop = poller.loop
         self.address = address
         sock = self.sock = _new_socket(address, socket.SOCK_DGRAM)
         try:
@@ -200,7 +254,7 @@ class UdpChannel:
             return self
         if self.fd == -1:
             self.fd = self.sock.fileno()
-            self.loop.add_reader(self.fd, self._ready)
+            self.poller.watch(self.fd, False, self._ready)
         return self
 
     def _ready(self) -> None:
@@ -219,9 +273,9 @@ class UdpChannel:
         self.done = None
         return self._check(time.monotonic() - self.sent)
 
-    def _stop_reading(self) -> None:
+    def _stop_reading(self, closing: bool = False) -> None:
         if self.fd != -1:
-            self.loop.remove_reader(self.fd)
+            self.poller.unwatch(self.fd, False, closing)
             self.fd = -1
 
     def _check(self, elapsed: float) -> Outcome:
@@ -242,13 +296,28 @@ class UdpChannel:
         self.close()
 
     def close(self) -> None:
-        self._stop_reading()
+        self._stop_reading(closing=True)
         self.done = None
         self.sock.close()
 
 
 class SocketBackend:
-    """Probes over the host's own TCP/IP stack. Needs no privileges."""
+    """Probes over the host's own TCP/IP stack. Needs no privileges. Use it inside the
+    event loop that runs the probes, and ``close()`` it when the run is over."""
+
+    def __init__(self) -> None:
+        self._poller: _Poller | None = None
+
+    def _poll(self) -> _Poller:
+        loop = asyncio.get_running_loop()
+        if self._poller is None or self._poller.loop is not loop:
+            self._poller = _Poller(loop)
+        return self._poller
+
+    def close(self) -> None:
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
     async def resolve(self, name: str, family: int) -> list[str]:
         loop = asyncio.get_running_loop()
@@ -256,7 +325,7 @@ class SocketBackend:
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
     def start_tcp(self, address: str, port: int, done: Done) -> TcpTry:
-        return TcpTry(asyncio.get_running_loop(), address, port, done)
+        return TcpTry(self._poll(), address, port, done)
 
     def open_udp(self, address: str, port: int) -> UdpChannel:
-        return UdpChannel(asyncio.get_running_loop(), address, port)
+        return UdpChannel(self._poll(), address, port)

@@ -8,9 +8,11 @@ streams the spooled results into the final file.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -22,17 +24,30 @@ from sepcheck.report.model import (
     NotPlanned,
     Parameters,
     ReportHead,
-    ResultItem,
     Summary,
     TopologyRef,
     VantageInfo,
+    result_record,
 )
 from sepcheck.results import ProbeResult, Stage, Verdict
 from sepcheck.verdict import FlowSummary, judge
 
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Shard:
+    """What a worker process measured: its counters and its spool file."""
+
+    flows: dict[str, FlowSummary]
+    states: Counter[str]
+    verdicts: Counter[str]
+    count: int
+    spool: Path
 
 
 class Collector:
@@ -49,6 +64,8 @@ class Collector:
         fd, name = tempfile.mkstemp(prefix=".sepcheck-", suffix=".jsonl", dir=spool_dir)
         self.spool_path = Path(name)
         self.spool: IO[str] = os.fdopen(fd, "w", encoding="utf-8")
+        self.spools: list[Path] = [self.spool_path]
+        """Every spool whose results belong to this run (one per worker)."""
 
     def add(self, result: ProbeResult) -> None:
         verdict, note = judge(result, self.stage)
@@ -56,7 +73,20 @@ class Collector:
         self.states[result.state.value] += 1
         self.verdicts[verdict.value] += 1
         self.flows[result.probe.flow].add(result, verdict, note)
-        self.spool.write(ResultItem.of(result, verdict, note).model_dump_json() + "\n")
+        self.spool.write(_dumps(result_record(result, verdict, note)) + "\n")
+
+    def export(self) -> Shard:
+        """Hand this worker's measurements to the parent (the spool file stays on disk)."""
+        self.spool.close()
+        return Shard(self.flows, self.states, self.verdicts, self.count, self.spool_path)
+
+    def absorb(self, shard: Shard) -> None:
+        for flow, summary in shard.flows.items():
+            self.flows[flow].merge(summary)
+        self.states.update(shard.states)
+        self.verdicts.update(shard.verdicts)
+        self.count += shard.count
+        self.spools.append(shard.spool)
 
     @property
     def verdict(self) -> Verdict:
@@ -135,4 +165,5 @@ class Collector:
     def close(self) -> None:
         if not self.spool.closed:
             self.spool.close()
-        self.spool_path.unlink(missing_ok=True)
+        for spool in self.spools:
+            spool.unlink(missing_ok=True)

@@ -86,6 +86,31 @@ class ResultItem(_Model):
         )
 
 
+def result_record(result: ProbeResult, verdict: Verdict, note: str) -> dict[str, object]:
+    """The JSON object of one result, built without validation: this runs once per probe,
+    and ``ResultItem.of(...).model_dump(mode="json")`` gives the same (a test holds them
+    equal), at a fraction of the cost."""
+    p = result.probe
+    return {
+        "flow": p.flow,
+        "source": p.source.value,
+        "destination": p.destination.value,
+        "host": p.host,
+        "address": result.address,
+        "protocol": p.protocol.value,
+        "port": p.port,
+        "expect": p.expect.value,
+        "state": result.state.value,
+        "reason": result.reason,
+        "detail": result.detail,
+        "reply_from": result.reply_from,
+        "rtt_ms": result.rtt_ms,
+        "attempts": result.attempts,
+        "verdict": verdict.value,
+        "note": note,
+    }
+
+
 class FailingHost(_Model):
     host: str
     address: str | None

@@ -10,23 +10,29 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from sepcheck.report.model import ReportHead
 
 
-def report_chunks(head: ReportHead, spool: Path) -> Iterator[str]:
+def report_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     data = head.model_dump(mode="json")
     text = json.dumps(data, indent=2)
-    # Results go last: they are the long part, and they are streamed from the spool.
+    # Results go last: they are the long part, and they are streamed from the spools.
     yield text[:-2] + ',\n  "results": ['
     first = True
-    with spool.open(encoding="utf-8") as lines:
-        for line in lines:
-            yield ("\n    " if first else ",\n    ") + line.rstrip("\n")
-            first = False
+    for spool in spools:
+        with spool.open(encoding="utf-8") as lines:
+            for line in lines:
+                line = line.rstrip("\n")
+                # A second Ctrl-C can cut the last spool line short: leave it out rather
+                # than write a report that is not JSON.
+                if not (line.startswith("{") and line.endswith("}")):
+                    continue
+                yield ("\n    " if first else ",\n    ") + line
+                first = False
     yield "]\n}\n" if first else "\n  ]\n}\n"
 
 

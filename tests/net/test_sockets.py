@@ -15,7 +15,7 @@ import pytest
 
 from sepcheck.net import errqueue
 from sepcheck.net.classify import WSAECONNRESET, classify_errno, classify_icmp
-from sepcheck.net.sockets import SocketBackend
+from sepcheck.net.sockets import SocketBackend, _Poller
 from sepcheck.results import Outcome, State
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux error queue")
@@ -75,20 +75,31 @@ async def settle(start: Callable[[Callable[[Outcome], None]], Any], wait: float)
 
 def tcp(port: int, wait: float = 1.0) -> Outcome:
     async def main() -> Outcome:
-        return await settle(lambda done: SocketBackend().start_tcp("127.0.0.1", port, done), wait)
+        backend = SocketBackend()
+        try:
+            return await settle(lambda done: backend.start_tcp("127.0.0.1", port, done), wait)
+        finally:
+            backend.close()
 
     return asyncio.run(main())
 
 
 def udp(port: int, wait: float = 1.0) -> Outcome:
     async def main() -> Outcome:
-        channel = SocketBackend().open_udp("127.0.0.1", port)
+        backend = SocketBackend()
+        channel = backend.open_udp("127.0.0.1", port)
         try:
             return await settle(lambda done: channel.send(b"hello", done), wait)
         finally:
             channel.close()
+            backend.close()
 
     return asyncio.run(main())
+
+
+def _loop_never_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulate an event loop too busy to run readiness callbacks before the deadline."""
+    monkeypatch.setattr(_Poller, "watch", lambda self, fd, write, callback: None)
 
 
 def test_tcp_open_and_refused(tcp_listener: int) -> None:
@@ -108,15 +119,8 @@ def test_late_loop_still_sees_the_open_port(
     """A loop too busy to run the connect callback before the deadline must not report
     filtered: the kernel finished the handshake, and the final check reads that."""
 
-    async def main() -> Outcome:
-        loop = asyncio.get_running_loop()
-        monkeypatch.setattr(loop, "add_writer", lambda *args: None)
-        monkeypatch.setattr(loop, "remove_writer", lambda *args: True)
-        return await settle(
-            lambda done: SocketBackend().start_tcp("127.0.0.1", tcp_listener, done), 0.05
-        )
-
-    outcome = asyncio.run(main())
+    _loop_never_notices(monkeypatch)
+    outcome = tcp(tcp_listener, 0.05)
     assert outcome.state is State.OPEN
     # The loop's lag is not reported as network RTT: the kernel's measure, or nothing.
     if sys.platform.startswith("linux"):
@@ -136,17 +140,8 @@ def test_udp_reply_is_open(udp_responder: int) -> None:
 def test_udp_late_loop_still_sees_the_reply(
     udp_responder: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def main() -> Outcome:
-        loop = asyncio.get_running_loop()
-        monkeypatch.setattr(loop, "add_reader", lambda *args: None)
-        monkeypatch.setattr(loop, "remove_reader", lambda *args: True)
-        channel = SocketBackend().open_udp("127.0.0.1", udp_responder)
-        try:
-            return await settle(lambda done: channel.send(b"hello", done), 0.2)
-        finally:
-            channel.close()
-
-    assert asyncio.run(main()).state is State.OPEN
+    _loop_never_notices(monkeypatch)
+    assert udp(udp_responder, 0.2).state is State.OPEN
 
 
 @linux_only
