@@ -36,6 +36,10 @@ from sepcheck.timing import RateLimiter, Timing, TimingSettings
 _FD_RESERVE = 64
 _HEARTBEAT = 0.05
 """Seconds between event-loop lag measurements (adaptive concurrency)."""
+_LAG_LOW, _LAG_HIGH = 0.05, 0.25
+"""Below the first, a window in full use may grow; above the second, it halves. Lag never
+changes a verdict (tries read the kernel's state when their deadline passes), it only
+delays timers, so the engine tolerates some to keep the CPU busy."""
 
 Done = Callable[[Outcome], None]
 
@@ -371,10 +375,10 @@ class _Run:
     def _on_beat(self) -> None:
         lag = self.loop.time() - self.beat_due
         engine = self.engine
-        if lag > 0.1:
+        if lag > _LAG_HIGH:
             # The loop cannot keep up: fewer probes in flight until it can.
             engine.window = max(64, engine.window // 2)
-        elif lag < 0.02 and self.in_flight >= engine.window:
+        elif lag < _LAG_LOW and self.in_flight >= engine.window:
             engine.window = min(self.limit, engine.window + max(64, engine.window // 4))
             engine.peak_window = max(engine.peak_window, engine.window)
         self._guard(self._fill)

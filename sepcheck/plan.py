@@ -110,6 +110,7 @@ class Plan:
         return tuple(s for s in self.skipped if s.reason is SkipReason.GAP)
 
     def probes(self) -> Iterator[Probe]:
+        """Flow by flow, host by host: the order people read."""
         for flow in self.flows:
             yield from flow.probes()
 

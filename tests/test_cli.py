@@ -267,8 +267,18 @@ def test_workers_give_the_same_report(tmp_path: Path) -> None:
     reports = []
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}.json"
-        code, _, err = run("check", "--as", "manager", "--client", "127.0.0.0/28",
-                           "--workers", workers, "--output", str(out), "--no-progress")
+        code, _, err = run(
+            "check",
+            "--as",
+            "manager",
+            "--client",
+            "127.0.0.0/28",
+            "--workers",
+            workers,
+            "--output",
+            str(out),
+            "--no-progress",
+        )
         assert code == 1, err
         reports.append(json.loads(out.read_text()))
     one, two = reports
@@ -276,9 +286,13 @@ def test_workers_give_the_same_report(tmp_path: Path) -> None:
     assert sorted(map(key, one["results"])) == sorted(map(key, two["results"]))
     assert one["summary"]["states"] == two["summary"]["states"]
     assert one["summary"]["probes"] == two["summary"]["probes"] == len(two["results"])
-    flows_one = {f["flow"]: (f["verdict"], f["states"], f["worst_more"] + len(f["worst"]))
-                 for f in one["summary"]["flow_results"]}
-    flows_two = {f["flow"]: (f["verdict"], f["states"], f["worst_more"] + len(f["worst"]))
-                 for f in two["summary"]["flow_results"]}
+    flows_one = {
+        f["flow"]: (f["verdict"], f["states"], f["worst_more"] + len(f["worst"]))
+        for f in one["summary"]["flow_results"]
+    }
+    flows_two = {
+        f["flow"]: (f["verdict"], f["states"], f["worst_more"] + len(f["worst"]))
+        for f in two["summary"]["flow_results"]
+    }
     assert flows_one == flows_two
     assert not list(tmp_path.glob(".sepcheck-*"))
