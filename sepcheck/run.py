@@ -62,6 +62,18 @@ def default_workers(total: int) -> int:
     return min(2, os.cpu_count() or 1)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every worker needs to run its share of the plan."""
+
+    plan: Plan
+    backend_factory: Callable[[], Backend]
+    payloads: PayloadSet
+    settings: EngineSettings
+    stage: Stage
+    spool_dir: Path | None
+
+
 @dataclass
 class CheckRun:
     head: ReportHead
@@ -136,18 +148,8 @@ def run_check(
         engine = Engine(backend_factory(), payloads, settings)
         interrupted = _drive(engine, plan.probes(), sink, concurrency)
     else:
-        interrupted = _run_workers(
-            count,
-            plan,
-            backend_factory,
-            payloads,
-            settings,
-            stage,
-            spool_dir,
-            collector,
-            concurrency,
-            on_progress,
-        )
+        job = _Job(plan, backend_factory, payloads, settings, stage, spool_dir)
+        interrupted = _run_workers(job, count, collector, concurrency, on_progress)
     t = settings.timing
     parameters = Parameters(
         stage=stage.value,
@@ -174,21 +176,12 @@ def run_check(
 
 
 def _worker(
-    index: int,
-    count: int,
-    plan: Plan,
-    backend_factory: Callable[[], Backend],
-    payloads: PayloadSet,
-    settings: EngineSettings,
-    stage: Stage,
-    spool_dir: Path | None,
-    limit: int,
-    conn: multiprocessing.connection.Connection,
+    job: _Job, index: int, count: int, conn: multiprocessing.connection.Connection
 ) -> None:
     # The parent decides when to stop (it sends SIGTERM): a terminal's Ctrl-C reaches the
     # whole process group, and a second one must not cut a spool line in half here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    collector = Collector(plan, stage, spool_dir)
+    collector = Collector(job.plan, job.stage, job.spool_dir)
     pending = 0
 
     def sink(result: ProbeResult) -> None:
@@ -199,30 +192,29 @@ def _worker(
             conn.send(("progress", pending))
             pending = 0
 
-    probes = (p for p in plan.probes() if shard_of(p, count) == index)
-    engine = Engine(backend_factory(), payloads, settings)
-    interrupted = _drive(engine, probes, sink, limit)
+    probes = (p for p in job.plan.probes() if shard_of(p, count) == index)
+    engine = Engine(job.backend_factory(), job.payloads, job.settings)
+    interrupted = _drive(engine, probes, sink, job.settings.concurrency)
     conn.send(("done", collector.export(), interrupted, pending))
     conn.close()
 
 
 def _run_workers(
+    job: _Job,
     count: int,
-    plan: Plan,
-    backend_factory: Callable[[], Backend],
-    payloads: PayloadSet,
-    settings: EngineSettings,
-    stage: Stage,
-    spool_dir: Path | None,
     collector: Collector,
     concurrency: int,
     on_progress: Callable[[int], None] | None,
 ) -> bool:
+    settings = job.settings
     share = replace(
-        settings,
-        concurrency=max(1, concurrency // count),
-        initial_window=max(1, settings.initial_window // count),
-        rate=settings.rate / count,
+        job,
+        settings=replace(
+            settings,
+            concurrency=max(1, concurrency // count),
+            initial_window=max(1, settings.initial_window // count),
+            rate=settings.rate / count,
+        ),
     )
     context = multiprocessing.get_context("fork")
     processes: list[Any] = []
@@ -230,20 +222,7 @@ def _run_workers(
     for index in range(count):
         parent_end, child_end = context.Pipe(duplex=False)
         process = context.Process(
-            target=_worker,
-            args=(
-                index,
-                count,
-                plan,
-                backend_factory,
-                payloads,
-                share,
-                stage,
-                spool_dir,
-                share.concurrency,
-                child_end,
-            ),
-            daemon=True,
+            target=_worker, args=(share, index, count, child_end), daemon=True
         )
         process.start()
         child_end.close()

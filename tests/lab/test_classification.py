@@ -140,12 +140,12 @@ def sepcheck(lab: Lab, *args: str) -> tuple[int, dict[str, Any] | None, str]:
     return done.returncode, report, done.stderr
 
 
-@pytest.mark.parametrize("family", [4, 6])
-def test_every_case_is_classified(served: Lab, tmp_path: Path, family: int) -> None:
+def check_lab_cases(lab: Lab, tmp_path: Path, family: int) -> tuple[int, dict[str, Any]]:
+    """Run sepcheck on every lab case from the client; exit code and JSON report."""
     catalogue = lab_catalogue(tmp_path / "lab-catalogue.toml")
     topology = lab_topology(tmp_path / "lab.toml", family)
     code, report, err = sepcheck(
-        served,
+        lab,
         "--catalogue",
         str(catalogue),
         "--topology",
@@ -157,6 +157,12 @@ def test_every_case_is_classified(served: Lab, tmp_path: Path, family: int) -> N
         "-4" if family == 4 else "-6",
     )
     assert report is not None, err
+    return code, report
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_every_case_is_classified(served: Lab, tmp_path: Path, family: int) -> None:
+    code, report = check_lab_cases(served, tmp_path, family)
     assert code == 1  # several cases fail their "reachable" expectation
     assert report["complete"] is True
     router = served.router_v4 if family == 4 else served.router_v6
@@ -202,21 +208,7 @@ def nmap_states(
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is not installed")
 @pytest.mark.parametrize("family", [4, 6])
 def test_agrees_with_nmap(served: Lab, tmp_path: Path, family: int) -> None:
-    catalogue = lab_catalogue(tmp_path / "lab-catalogue.toml")
-    topology = lab_topology(tmp_path / "lab.toml", family)
-    _, report, err = sepcheck(
-        served,
-        "--catalogue",
-        str(catalogue),
-        "--topology",
-        str(topology),
-        "--as",
-        "client",
-        "--format",
-        "json",
-        "-4" if family == 4 else "-6",
-    )
-    assert report is not None, err
+    _, report = check_lab_cases(served, tmp_path, family)
     server = served.server_v4 if family == 4 else served.server_v6
     ours = {
         (r["protocol"], r["port"]): r["state"]
