@@ -175,9 +175,7 @@ def run_check(
     return CheckRun(head, collector, interrupted)
 
 
-def _worker(
-    job: _Job, index: int, count: int, conn: multiprocessing.connection.Connection
-) -> None:
+def _worker(job: _Job, index: int, count: int, conn: multiprocessing.connection.Connection) -> None:
     # The parent decides when to stop (it sends SIGTERM): a terminal's Ctrl-C reaches the
     # whole process group, and a second one must not cut a spool line in half here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

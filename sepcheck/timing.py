@@ -11,8 +11,13 @@ tries are worth it). Sending is paced by a token bucket (packets per second).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+_MISS_TARGET = 1e-5
+_LOSS_SAMPLES = 20
+"""Answers needed before the loss estimate is trusted."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,16 @@ class Timing:
     hosts: dict[str, RttEstimator] = field(default_factory=dict)
     max_successful_retry: int = 0
     """Highest retry index (0 = first try) on which an answer ever came back."""
+    answered: int = 0
+    late: int = 0
+    """Answers that came only on a retry: the share of these estimates the path's loss."""
 
     def observe(self, address: str, rtt: float | None, try_index: int, exact: bool = False) -> None:
         """Record an answer that came ``rtt`` seconds after try ``try_index``."""
         self.max_successful_retry = max(self.max_successful_retry, try_index)
+        self.answered += 1
+        if try_index:
+            self.late += 1
         if rtt is None or rtt < 0:
             return
         self.overall.add(rtt, exact)
@@ -86,8 +97,16 @@ class Timing:
         return min(max(estimate, s.min_timeout), s.max_timeout)
 
     def allowed_retries(self) -> int:
+        """Retries for a silent probe. nmap's rule (one more than the latest try that ever
+        got an answer), raised on a lossy path until the chance that every try of a
+        probe to an open port is lost falls below 1 in 100,000: with a first-try loss
+        rate q, n tries all fail with probability q**n."""
         s = self.settings
-        return min(s.max_retries, max(s.retries, self.max_successful_retry + 1))
+        wanted = max(s.retries, self.max_successful_retry + 1)
+        if self.late and self.answered >= _LOSS_SAMPLES:
+            q = min(0.9, self.late / self.answered)
+            wanted = max(wanted, math.ceil(math.log(_MISS_TARGET) / math.log(q)) - 1)
+        return min(s.max_retries, wanted)
 
 
 class RateLimiter:

@@ -259,3 +259,17 @@ def test_sink_errors_end_the_run() -> None:
 
     with pytest.raises(RuntimeError, match="disk full"):
         run_virtual(main)
+
+
+def test_a_lossy_path_gets_enough_tries() -> None:
+    timing = Timing(TimingSettings(retries=1, max_retries=8))
+    for _ in range(100):
+        timing.observe("a", 0.01, 0)
+    assert timing.allowed_retries() == 1  # no loss seen: nmap's rule alone
+    for _ in range(10):
+        timing.observe("a", 0.01, 1)  # ~9% of answers needed a second try
+    # 0.09**n < 1e-5 needs n = 5 tries, i.e. 4 retries.
+    assert timing.allowed_retries() == 4
+    for _ in range(60):
+        timing.observe("a", 0.01, 1)  # 41% first-try loss: capped at max_retries
+    assert timing.allowed_retries() == 8
