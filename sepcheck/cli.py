@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sepcheck import __version__
 from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.data import data_dir
+from sepcheck.diff import diff_reports
 from sepcheck.engine import EngineSettings
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses, local_names
@@ -30,9 +31,12 @@ from sepcheck.net.sockets import SocketBackend
 from sepcheck.payloads import load_payloads
 from sepcheck.plan import Vantage, build_plan, infer_vantage
 from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_table
+from sepcheck.render.diff import diff_json, diff_summary, diff_table
 from sepcheck.render.matrix import matrix_table, summary_line
 from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
+from sepcheck.report.load import load_report
 from sepcheck.report.model import TopologyRef, VantageInfo
+from sepcheck.report.schema import report_schema_text
 from sepcheck.report.writer import report_chunks, write_atomic, write_stream
 from sepcheck.results import Stage, Verdict
 from sepcheck.run import run_check
@@ -522,6 +526,31 @@ def check_command(
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_FINDINGS if run.head.verdict is Verdict.FAIL else EXIT_OK)
+
+
+@app.command("diff")
+@friendly_errors
+def diff_command(
+    before: Annotated[Path, typer.Argument(help="The earlier JSON report (the baseline).")],
+    after: Annotated[Path, typer.Argument(help="The later JSON report.")],
+    output_format: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = CheckFormat.TABLE,
+) -> None:
+    """Show what changed between two reports; exit 1 when something regressed."""
+    result = diff_reports(load_report(before), load_report(after))
+    if output_format is CheckFormat.JSON:
+        _write_chunks([diff_json(result)])
+    else:
+        _stdout().print(diff_table(result))
+    _stderr().print(diff_summary(result), markup=False)
+    raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the report (also shipped as schema/report.schema.json)."""
+    _write_chunks([report_schema_text()])
 
 
 def main() -> None:

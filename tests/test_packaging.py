@@ -34,6 +34,7 @@ def test_wheel_contains_the_data(wheel: Path) -> None:
         assert f"sepcheck/_data/catalogue/{data.name}" in names
     assert "sepcheck/_data/probes/udp.toml" in names
     assert "sepcheck/_data/examples/site.toml" in names
+    assert "sepcheck/_data/schema/report.schema.json" in names
     assert not any(name.startswith("tests/") for name in names)
 
 

@@ -14,7 +14,9 @@ SCHEMA_VERSION = 1
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Readers ignore fields they do not know: adding a field is not a breaking change,
+    # so a report from a later sepcheck with the same schema_version still loads.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class VantageInfo(_Model):
@@ -168,3 +170,9 @@ class ReportHead(_Model):
     topology: TopologyRef
     parameters: Parameters
     summary: Summary
+
+
+class Report(ReportHead):
+    """A whole report as read back from a file (``diff``, ``merge``)."""
+
+    results: list[ResultItem]
