@@ -35,7 +35,7 @@ from sepcheck.render.diff import diff_json, diff_summary, diff_table
 from sepcheck.render.matrix import matrix_table, summary_line
 from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
 from sepcheck.report.load import load_report
-from sepcheck.report.model import TopologyRef, VantageInfo
+from sepcheck.report.model import Report, TopologyRef, VantageInfo
 from sepcheck.report.schema import report_schema_text
 from sepcheck.report.writer import report_chunks, write_atomic, write_stream
 from sepcheck.results import Stage, Verdict
@@ -281,6 +281,12 @@ class CheckFormat(StrEnum):
 
 EXIT_INTERRUPTED = 130
 
+
+class FailOn(StrEnum):
+    FAILURE = "failure"
+    REGRESSION = "regression"
+
+
 QUICK_ROLES = {
     Role.MANAGER: "--manager",
     Role.GUP: "--gup",
@@ -429,9 +435,28 @@ def check_command(
         bool,
         typer.Option("--allow-large-ranges", help="Accept blocks over 4,096 addresses."),
     ] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="An earlier report: show what changed since, after the matrix.",
+            show_default=False,
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 on any failing flow, or (with --baseline) only on regressions.",
+        ),
+    ] = FailOn.FAILURE,
     catalogue_path: CatalogueOption = None,
 ) -> None:
     """Probe every flow this host should originate and print the pass/fail matrix."""
+    if fail_on is FailOn.REGRESSION and baseline is None:
+        raise UsageError("--fail-on regression needs --baseline REPORT")
+    # Read the baseline first: a bad file should stop the run before minutes of probing.
+    before = load_report(baseline) if baseline is not None else None
     catalogue = load_catalogue(catalogue_path)
     quick = {
         Role.MANAGER: manager or [],
@@ -512,19 +537,30 @@ def check_command(
             workers=workers,
             on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
         )
+    changes = None
     try:
         if output is not None:
             write_atomic(output, report_chunks(run.head, run.collector.spools))
+        if before is not None:
+            text = "".join(report_chunks(run.head, run.collector.spools))
+            changes = diff_reports(before, Report.model_validate_json(text))
         if output_format is CheckFormat.JSON:
             write_stream(report_chunks(run.head, run.collector.spools), sys.stdout)
         else:
             console = _stdout()
             console.print(matrix_table(run.head, width=console.width))
+            if changes is not None:
+                console.print(diff_table(changes))
     finally:
         run.collector.close()
     err.print(summary_line(run.head), markup=False)
+    if changes is not None:
+        err.print(f"since {baseline}: {diff_summary(changes)}", markup=False)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+    if fail_on is FailOn.REGRESSION:
+        assert changes is not None
+        raise typer.Exit(EXIT_FINDINGS if changes.regressions else EXIT_OK)
     raise typer.Exit(EXIT_FINDINGS if run.head.verdict is Verdict.FAIL else EXIT_OK)
 
 

@@ -296,3 +296,19 @@ def test_workers_give_the_same_report(tmp_path: Path) -> None:
     }
     assert flows_one == flows_two
     assert not list(tmp_path.glob(".sepcheck-*"))
+
+
+def test_baseline_options_are_checked_before_probing(tmp_path: Path) -> None:
+    code, _, err = run(
+        "check", "--as", "client", "--manager", "198.18.2.2", "--fail-on", "regression"
+    )
+    assert code == 2
+    assert "--baseline" in err
+    bad = tmp_path / "base.json"
+    bad.write_text('{"schema_version": 1, "results": [')
+    code, out, err = run(
+        "check", "--as", "client", "--manager", "198.18.2.2", "--baseline", str(bad)
+    )
+    assert code == 2
+    assert "truncated" in err
+    assert out == ""  # nothing was probed

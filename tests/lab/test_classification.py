@@ -360,3 +360,43 @@ def test_a_block_of_clients_mixed(served: Lab, tmp_path: Path) -> None:
         assert code == 1
     finally:
         served.firewall(RULES)
+
+
+def test_a_flipped_rule_is_exactly_one_regression(served: Lab, tmp_path: Path) -> None:
+    """Run, block one flow in the router, run again: diff and --baseline report exactly
+    that regression, with the right exit codes."""
+    base, after, again = (tmp_path / f"{n}.json" for n in ("base", "after", "again"))
+    common = ("--as", "client", "--manager", "198.18.2.2")
+    code, _, err = sepcheck(served, *common, "--output", str(base))
+    assert code == 1, err  # 443 is closed on the server: a known failure
+    served.firewall(RULES + "    tcp dport 8014 drop\n")
+    try:
+        code, _, err = sepcheck(
+            served,
+            *common,
+            "--output",
+            str(after),
+            "--baseline",
+            str(base),
+            "--fail-on",
+            "regression",
+        )
+        assert code == 1, err
+        assert "1 regressions" in err
+    finally:
+        served.firewall(RULES)
+    done = served.exec(
+        sys.executable, "-m", "sepcheck", "diff", str(base), str(after), "--format", "json"
+    )
+    assert done.returncode == 1, done.stderr
+    changes = json.loads(done.stdout)
+    assert [
+        (c["flow"], c["before"]["state"], c["after"]["state"]) for c in changes["regressions"]
+    ] == [("client-manager-http", "open", "filtered")]
+    for kind in ("fixes", "changed", "added", "removed", "unmeasured"):
+        assert changes[kind] == [], kind
+    # The rule is gone again: the known failure (443) is not a regression.
+    code, _, err = sepcheck(
+        served, *common, "--output", str(again), "--baseline", str(base), "--fail-on", "regression"
+    )
+    assert code == 0, err
