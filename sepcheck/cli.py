@@ -32,10 +32,11 @@ from sepcheck.payloads import load_payloads
 from sepcheck.plan import Vantage, build_plan, infer_vantage
 from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_table
 from sepcheck.render.diff import diff_json, diff_summary, diff_table
+from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
 from sepcheck.render.matrix import matrix_table, summary_line
 from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
 from sepcheck.report.load import load_report
-from sepcheck.report.model import Report, TopologyRef, VantageInfo
+from sepcheck.report.model import Report, ReportHead, TopologyRef, VantageInfo
 from sepcheck.report.schema import report_schema_text
 from sepcheck.report.writer import report_chunks, write_atomic, write_stream
 from sepcheck.results import Stage, Verdict
@@ -279,6 +280,33 @@ class CheckFormat(StrEnum):
     JSON = "json"
 
 
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JUNIT = "junit"
+    PROMETHEUS = "prometheus"
+    MARKDOWN = "markdown"
+
+
+# --output picks the format from the file's extension.
+OUTPUT_FORMATS = {
+    ".json": ReportFormat.JSON,
+    ".xml": ReportFormat.JUNIT,
+    ".prom": ReportFormat.PROMETHEUS,
+    ".md": ReportFormat.MARKDOWN,
+}
+
+
+def _report_chunks(fmt: ReportFormat, head: ReportHead, spools: list[Path]) -> Iterable[str]:
+    if fmt is ReportFormat.JUNIT:
+        return junit_chunks(head, spools)
+    if fmt is ReportFormat.PROMETHEUS:
+        return prometheus_chunks(head, spools)
+    if fmt is ReportFormat.MARKDOWN:
+        return [markdown_report(head)]
+    return report_chunks(head, spools)
+
+
 EXIT_INTERRUPTED = 130
 
 
@@ -383,11 +411,17 @@ def check_command(
         ),
     ] = Stage.OPERATIONAL,
     output_format: Annotated[
-        CheckFormat, typer.Option("--format", "-f", help="Output on stdout.")
-    ] = CheckFormat.TABLE,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the JSON report to this file (atomically)."),
+        ReportFormat, typer.Option("--format", "-f", help="Output on stdout.")
+    ] = ReportFormat.TABLE,
+    outputs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write a report file, atomically; repeat for several. The extension picks "
+            "the format: .json, .xml (JUnit), .prom (Prometheus textfile), .md (Markdown).",
+            show_default=False,
+        ),
     ] = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.01, help="Longest wait for one try, seconds.")
@@ -485,8 +519,16 @@ def check_command(
     err = _stderr()
     if vantage.inferred:
         err.print(f"sepcheck: role inferred from this host: {vantage.evidence}", markup=False)
-    if output is not None and not output.parent.exists():
-        raise UsageError(f"--output: folder {output.parent} does not exist", hint="create it first")
+    for output in outputs or []:
+        if output.suffix.lower() not in OUTPUT_FORMATS:
+            raise UsageError(
+                f"--output {output}: unknown extension {output.suffix or '(none)'}",
+                hint="use .json, .xml (JUnit), .prom (Prometheus) or .md (Markdown)",
+            )
+        if not output.parent.exists():
+            raise UsageError(
+                f"--output: folder {output.parent} does not exist", hint="create it first"
+            )
     settings = EngineSettings(
         concurrency=concurrency,
         per_host=per_host,
@@ -533,19 +575,21 @@ def check_command(
             vantage=info,
             topology=ref,
             catalogue=str(catalogue_path or "built-in"),
-            spool_dir=output.parent if output is not None else None,
+            spool_dir=outputs[0].parent if outputs else None,
             workers=workers,
             on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
         )
     changes = None
     try:
-        if output is not None:
-            write_atomic(output, report_chunks(run.head, run.collector.spools))
+        spools = run.collector.spools
+        for output in outputs or []:
+            fmt = OUTPUT_FORMATS[output.suffix.lower()]
+            write_atomic(output, iter(_report_chunks(fmt, run.head, spools)))
         if before is not None:
-            text = "".join(report_chunks(run.head, run.collector.spools))
+            text = "".join(report_chunks(run.head, spools))
             changes = diff_reports(before, Report.model_validate_json(text))
-        if output_format is CheckFormat.JSON:
-            write_stream(report_chunks(run.head, run.collector.spools), sys.stdout)
+        if output_format is not ReportFormat.TABLE:
+            write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
         else:
             console = _stdout()
             console.print(matrix_table(run.head, width=console.width))

@@ -1,0 +1,125 @@
+"""JUnit, Prometheus and Markdown reports, and --output picking the format by extension."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
+
+from sepcheck.catalogue import Catalogue
+from sepcheck.cli import app
+from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
+from tests.test_report import make_head
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def run_data(catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[object, list[Path]]]:
+    head, collector = make_head(catalogue, tmp_path)
+    yield head, collector.spools
+    collector.close()
+
+
+def test_junit(run_data: tuple[object, list[Path]]) -> None:
+    head, spools = run_data
+    root = ET.fromstring("".join(junit_chunks(head, spools)))  # type: ignore[arg-type]
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    failures = [c for c in cases if c.find("failure") is not None]
+    assert len(cases) == int(suite.get("tests", "0")) == head.summary.probes  # type: ignore[attr-defined]
+    assert len(failures) == int(suite.get("failures", "0")) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
+    failure = failures[0].find("failure")
+    assert failure is not None
+    assert "filtered (no-response after 2 tries); expected reachable" in failure.get("message", "")
+    assert failures[0].get("classname", "").startswith("sepcheck.manager-")
+
+
+def test_prometheus_parses(run_data: tuple[object, list[Path]]) -> None:
+    head, spools = run_data
+    text = "".join(prometheus_chunks(head, spools))  # type: ignore[arg-type]
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    up = families["sepcheck_flow_up"]
+    assert len(up.samples) == head.summary.probes  # type: ignore[attr-defined]
+    down = [s for s in up.samples if s.value == 0]
+    assert len(down) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
+    assert {s.labels["state"] for s in down} == {"filtered"}
+    assert families["sepcheck_run_complete"].samples[0].value == 1
+    assert families["sepcheck_run_duration_seconds"].samples[0].value == 1.5
+    rtts = families["sepcheck_probe_rtt_seconds"].samples
+    assert rtts
+    assert all(s.value == 0.0005 for s in rtts)
+    states = {s.labels["state"]: s.value for s in families["sepcheck_probes"].samples}
+    assert states == {k: float(v) for k, v in head.summary.states.items()}  # type: ignore[attr-defined]
+
+
+def test_prometheus_escapes_labels() -> None:
+    from sepcheck.render.formats import _labels
+
+    awkward = 'a"b' + chr(92) + chr(10)  # a quote, a backslash and a newline
+    text = "m" + _labels({"host": awkward}) + " 1\n"
+    (family,) = text_string_to_metric_families(text)
+    assert family.samples[0].labels["host"] == awkward
+
+
+def test_markdown(run_data: tuple[object, list[Path]]) -> None:
+    head, _ = run_data
+    text = markdown_report(head)  # type: ignore[arg-type]
+    assert text.startswith("## sepcheck: FAIL")
+    assert "| **FAIL** | `manager-client-push-smb` | tcp/445 |" in text
+    assert re.search(r"and \d+ more", text)
+
+
+@pytest.fixture
+def listener() -> Iterator[None]:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        server.bind(("127.0.0.1", 8014))
+    except OSError:
+        server.close()
+        pytest.skip("127.0.0.1:8014 is in use")
+    server.listen(16)
+    yield
+    server.close()
+
+
+def test_several_outputs_in_one_run(listener: None, tmp_path: Path) -> None:
+    files = [tmp_path / name for name in ("r.json", "r.xml", "r.prom", "r.md")]
+    args = [
+        "check",
+        "--as",
+        "client",
+        "--manager",
+        "127.0.0.1",
+        "--no-progress",
+        "--format",
+        "prometheus",
+    ]
+    for path in files:
+        args += ["--output", str(path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.stderr
+    report = json.loads(files[0].read_text())
+    assert report["summary"]["probes"] == len(report["results"])
+    assert ET.parse(files[1]).getroot().tag == "testsuites"
+    assert list(text_string_to_metric_families(files[2].read_text()))
+    assert files[3].read_text().startswith("## sepcheck:")
+    assert list(text_string_to_metric_families(result.stdout))  # --format for stdout
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_unknown_output_extension() -> None:
+    result = runner.invoke(
+        app, ["check", "--as", "client", "--manager", "198.18.2.2", "--output", "report.txt"]
+    )
+    assert result.exit_code == 2
+    assert "unknown extension .txt" in result.stderr
