@@ -33,6 +33,7 @@ from sepcheck.plan import Vantage, build_plan, infer_vantage
 from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_table
 from sepcheck.render.diff import diff_json, diff_summary, diff_table
 from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
+from sepcheck.render.html import html_chunks
 from sepcheck.render.matrix import matrix_table, summary_line
 from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
 from sepcheck.report.load import load_report
@@ -286,6 +287,7 @@ class ReportFormat(StrEnum):
     JUNIT = "junit"
     PROMETHEUS = "prometheus"
     MARKDOWN = "markdown"
+    HTML = "html"
 
 
 # --output picks the format from the file's extension.
@@ -294,6 +296,7 @@ OUTPUT_FORMATS = {
     ".xml": ReportFormat.JUNIT,
     ".prom": ReportFormat.PROMETHEUS,
     ".md": ReportFormat.MARKDOWN,
+    ".html": ReportFormat.HTML,
 }
 
 
@@ -304,6 +307,8 @@ def _report_chunks(fmt: ReportFormat, head: ReportHead, spools: list[Path]) -> I
         return prometheus_chunks(head, spools)
     if fmt is ReportFormat.MARKDOWN:
         return [markdown_report(head)]
+    if fmt is ReportFormat.HTML:
+        return html_chunks(head, spools)
     return report_chunks(head, spools)
 
 
@@ -419,7 +424,8 @@ def check_command(
             "--output",
             "-o",
             help="Write a report file, atomically; repeat for several. The extension picks "
-            "the format: .json, .xml (JUnit), .prom (Prometheus textfile), .md (Markdown).",
+            "the format: .json, .xml (JUnit), .prom (Prometheus textfile), .md (Markdown), "
+            ".html (self-contained page).",
             show_default=False,
         ),
     ] = None,
@@ -523,7 +529,7 @@ def check_command(
         if output.suffix.lower() not in OUTPUT_FORMATS:
             raise UsageError(
                 f"--output {output}: unknown extension {output.suffix or '(none)'}",
-                hint="use .json, .xml (JUnit), .prom (Prometheus) or .md (Markdown)",
+                hint="use .json, .xml (JUnit), .prom (Prometheus), .md (Markdown) or .html",
             )
         if not output.parent.exists():
             raise UsageError(

@@ -1,0 +1,153 @@
+"""A self-contained HTML report: the matrix colour-coded, filterable by state, verdict and
+role, with the run's parameters and summary. No network fetches: styles and the small
+filtering script are inline, so the file works as a ticket attachment or offline.
+
+Filters can also be given in the URL fragment (``report.html#state=filtered&role=client``),
+which makes a filtered view linkable (and testable in a headless browser).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from html import escape
+from pathlib import Path
+
+from sepcheck.render.formats import spooled_results
+from sepcheck.report.model import ReportHead
+
+RESULT_ROWS_SHOWN = 5000
+"""Probe rows in the detail table; larger runs point to the JSON report for the rest."""
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}table{border-collapse:collapse;width:100%;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:.9em;vertical-align:top}
+th{background:#f0f0f0}td code{white-space:nowrap}
+.pass{background:#e6f4ea}.warn{background:#fff4d6}.fail{background:#fde2e1}
+.v{font-weight:bold}.pass .v{color:#1e7d32}.warn .v{color:#8a6100}.fail .v{color:#b3261e}
+.meta td{border:none;padding:2px 8px}.filters label{margin-right:1em}code{font-size:.9em}
+"""
+
+_SCRIPT = """
+function applyFilters(){
+  var v=document.getElementById('f-verdict').value,s=document.getElementById('f-state').value,
+      r=document.getElementById('f-role').value,shown=0;
+  document.querySelectorAll('tr[data-verdict]').forEach(function(row){
+    var ok=(!v||row.dataset.verdict===v)&&(!s||(' '+row.dataset.states+' ').indexOf(' '+s+' ')>=0)
+      &&(!r||row.dataset.source===r||row.dataset.destination===r);
+    row.style.display=ok?'':'none'; if(ok&&row.dataset.kind==='flow'){shown++;}
+  });
+  document.getElementById('shown').textContent=shown;
+}
+function fromHash(){
+  var params=new URLSearchParams(location.hash.slice(1));
+  [['verdict','f-verdict'],['state','f-state'],['role','f-role']].forEach(function(p){
+    if(params.has(p[0])){document.getElementById(p[1]).value=params.get(p[0]);}
+  });
+  applyFilters();
+}
+window.addEventListener('hashchange',fromHash);
+document.addEventListener('DOMContentLoaded',fromHash);
+"""
+
+_STATES = ("open", "refused", "filtered", "open|filtered", "unresolved")
+
+
+def _options(values: Sequence[str]) -> str:
+    return '<option value="">all</option>' + "".join(
+        f'<option value="{escape(v)}">{escape(v)}</option>' for v in values
+    )
+
+
+def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
+    s = head.summary
+    roles = sorted({f.source for f in s.flow_results} | {f.destination for f in s.flow_results})
+    title = f"sepcheck {head.verdict.value.upper()}: {head.vantage.hostname}"
+    yield (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style>"
+        f"<script>{_SCRIPT}</script></head><body>\n"
+        f'<h1 id="verdict" class="{head.verdict.value}">{escape(title)}</h1>\n'
+    )
+    p = head.parameters
+    meta = [
+        ("roles", ", ".join(head.vantage.role)),
+        ("stage", p.stage),
+        ("started", head.started_at),
+        ("finished", head.finished_at + ("" if head.complete else " (interrupted)")),
+        ("probes", f"{s.probes:,} of {s.planned:,} planned, {s.duration_s:.1f} s"),
+        ("flows", ", ".join(f"{s.flows.get(v, 0)} {v}" for v in ("pass", "warn", "fail"))),
+        ("states", ", ".join(f"{n:,} {k}" for k, n in sorted(s.states.items()))),
+        (
+            "topology",
+            f"{head.topology.path or '(command line)'} sha256 {head.topology.sha256[:12]}",
+        ),
+        (
+            "parameters",
+            f"timeout {p.timeout} s, retries {p.retries}-{p.max_retries}, "
+            f"concurrency {p.concurrency}, rate {p.rate:g}/s, tool {head.tool_version}",
+        ),
+    ]
+    yield (
+        '<table class="meta">'
+        + "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta)
+        + "</table>\n"
+    )
+    if s.gaps:
+        yield f"<p>Not checked (no destination hosts): {escape(', '.join(s.gaps))}</p>\n"
+    yield (
+        '<div class="filters"><label>verdict <select id="f-verdict" onchange="applyFilters()">'
+        + _options(["pass", "warn", "fail"])
+        + '</select></label><label>state <select id="f-state" onchange="applyFilters()">'
+        + _options(_STATES)
+        + '</select></label><label>role <select id="f-role" onchange="applyFilters()">'
+        + _options(roles)
+        + '</select></label> <span id="shown"></span> flows shown</div>\n'
+    )
+    yield (
+        '<h2>Flows</h2><table id="matrix"><tr><th>verdict</th><th>flow</th><th>port</th>'
+        "<th>from</th><th>to</th><th>result</th><th>purpose</th></tr>\n"
+    )
+    for f in s.flow_results:
+        states = " ".join(f.states)
+        if f.probes == 1 and f.worst:
+            result = f"{f.worst[0].state.value} ({f.worst[0].detail})"
+        else:
+            result = ", ".join(f"{n:,} {k}" for k, n in f.states.items())
+            if f.verdict.value != "pass" and f.worst:
+                named = ", ".join(f"{h.host} {h.state.value} ({h.detail})" for h in f.worst)
+                more = f" and {f.worst_more:,} more" if f.worst_more else ""
+                result += f"; {f.verdict.value}: {named}{more}"
+        if f.expect == "unreachable":
+            result = "must not reach: " + result
+        yield (
+            f'<tr class="{f.verdict.value}" data-kind="flow" data-verdict="{f.verdict.value}" '
+            f'data-states="{escape(states)}" data-source="{f.source}" '
+            f'data-destination="{f.destination}"><td class="v">{f.verdict.value.upper()}</td>'
+            f"<td><code>{escape(f.flow)}</code></td><td>{f.protocol}/{f.port}</td>"
+            f"<td>{f.source}</td><td>{f.destination}</td><td>{escape(result)}</td>"
+            f"<td>{escape(f.purpose)}</td></tr>\n"
+        )
+    yield '</table>\n<h2>Probes</h2><table id="probes"><tr><th>verdict</th><th>flow</th>'
+    yield (
+        "<th>host</th><th>address</th><th>port</th><th>state</th><th>reason</th>"
+        "<th>rtt ms</th></tr>\n"
+    )
+    shown = 0
+    for r in spooled_results(spools):
+        if shown >= RESULT_ROWS_SHOWN:
+            break
+        shown += 1
+        rtt = "" if r["rtt_ms"] is None else f"{r['rtt_ms']:.3f}"
+        yield (
+            f'<tr class="{r["verdict"]}" data-kind="probe" data-verdict="{r["verdict"]}" '
+            f'data-states="{escape(r["state"])}" data-source="{r["source"]}" '
+            f'data-destination="{r["destination"]}"><td class="v">{r["verdict"].upper()}</td>'
+            f"<td><code>{escape(r['flow'])}</code></td><td>{escape(r['host'])}</td>"
+            f"<td>{escape(r['address'] or '')}</td><td>{r['protocol']}/{r['port']}</td>"
+            f"<td>{escape(r['state'])}</td><td>{escape(r['detail'])}</td><td>{rtt}</td></tr>\n"
+        )
+    yield "</table>\n"
+    if shown < s.probes:
+        yield f"<p>{shown:,} of {s.probes:,} probes shown; the JSON report has them all.</p>\n"
+    yield "</body></html>\n"
