@@ -26,6 +26,7 @@ from sepcheck.diff import diff_reports
 from sepcheck.engine import EngineSettings
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses, local_names
+from sepcheck.merge import merge_reports
 from sepcheck.model import ROLE_NAMES, Protocol, Role
 from sepcheck.net.sockets import SocketBackend
 from sepcheck.payloads import load_payloads
@@ -35,6 +36,7 @@ from sepcheck.render.diff import diff_json, diff_summary, diff_table
 from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
 from sepcheck.render.html import html_chunks
 from sepcheck.render.matrix import matrix_table, summary_line
+from sepcheck.render.merge import site_json, site_summary, site_table
 from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
 from sepcheck.report.load import load_report
 from sepcheck.report.model import Report, ReportHead, TopologyRef, VantageInfo
@@ -631,6 +633,27 @@ def diff_command(
         _stdout().print(diff_table(result))
     _stderr().print(diff_summary(result), markup=False)
     raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
+
+
+@app.command("merge")
+@friendly_errors
+def merge_command(
+    reports: Annotated[list[Path], typer.Argument(help="JSON reports from several hosts.")],
+    output_format: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = CheckFormat.TABLE,
+    catalogue_path: CatalogueOption = None,
+) -> None:
+    """Merge reports from several vantage points into one site view; flows nobody
+    measured are listed as gaps. Exit 1 when a flow fails in any report."""
+    catalogue = load_catalogue(catalogue_path)
+    view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
+    if output_format is CheckFormat.JSON:
+        _write_chunks([site_json(view)])
+    else:
+        _stdout().print(site_table(view))
+    _stderr().print(site_summary(view), markup=False)
+    raise typer.Exit(EXIT_FINDINGS if view.failing else EXIT_OK)
 
 
 @app.command("schema")
