@@ -32,13 +32,33 @@ def test_junit(run_data: tuple[object, list[Path]]) -> None:
     head, spools = run_data
     root = ET.fromstring("".join(junit_chunks(head, spools)))  # type: ignore[arg-type]
     assert root.tag == "testsuites"
-    (suite,) = root.findall("testsuite")
-    cases = suite.findall("testcase")
+    assert root.attrib == {}  # the strict Jenkins schema allows no attribute here
+    (suite,) = root
+    assert suite.tag == "testsuite"
+    for attribute in (
+        "name",
+        "id",
+        "package",
+        "hostname",
+        "timestamp",
+        "tests",
+        "failures",
+        "errors",
+        "time",
+    ):
+        assert suite.get(attribute), attribute
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", suite.get("timestamp", ""))
+    cases = list(suite)
+    assert {c.tag for c in cases} == {"testcase"}
     failures = [c for c in cases if c.find("failure") is not None]
     assert len(cases) == int(suite.get("tests", "0")) == head.summary.probes  # type: ignore[attr-defined]
     assert len(failures) == int(suite.get("failures", "0")) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
+    for case in cases:
+        assert {child.tag for child in case} <= {"failure"}
+        float(case.get("time", "x"))
     failure = failures[0].find("failure")
     assert failure is not None
+    assert failure.get("type") == "filtered"
     assert "filtered (no-response after 2 tries); expected reachable" in failure.get("message", "")
     assert failures[0].get("classname", "").startswith("sepcheck.manager-")
 

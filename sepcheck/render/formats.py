@@ -35,34 +35,36 @@ def _expected(result: dict[str, Any]) -> str:
 
 def junit_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     """One test case per flow and destination; failures carry state, reason and what was
-    expected. Warnings pass, with the warning in system-out (JUnit has no warning)."""
+    expected. Kept to what the strictest common JUnit schema (Jenkins' xunit XSD) allows:
+    an attribute-less testsuites, one testsuite with id, package, hostname and a timestamp
+    without zone or fraction, and test cases holding at most a failure. JUnit has no
+    warning: a warned probe passes, with the warning in its name."""
     verdicts = head.summary.verdicts
-    tests = head.summary.probes
-    failures = verdicts.get("fail", 0)
-    name = quoteattr(f"sepcheck {', '.join(head.vantage.role)} on {head.vantage.hostname}")
-    attrs = (
-        f'name={name} tests="{tests}" failures="{failures}" errors="0" '
-        f'skipped="0" time="{head.summary.duration_s}" timestamp={quoteattr(head.started_at)}'
-    )
-    yield '<?xml version="1.0" encoding="UTF-8"?>\n'
-    host = quoteattr(head.vantage.hostname)
-    yield f"<testsuites {attrs}>\n  <testsuite {attrs} hostname={host}>\n"
+    suite = f"sepcheck {', '.join(head.vantage.role)} on {head.vantage.hostname}"
     if not head.complete:
-        yield '    <properties><property name="complete" value="false"/></properties>\n'
+        suite += " (interrupted)"
+    stamp = head.started_at[:19]  # 2026-11-29T02:41:57: no fraction, no zone
+    yield '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n'
+    yield (
+        f'  <testsuite name={quoteattr(suite)} id="0" package="sepcheck" '
+        f"hostname={quoteattr(head.vantage.hostname or 'localhost')} "
+        f'timestamp="{stamp}" tests="{head.summary.probes}" '
+        f'failures="{verdicts.get("fail", 0)}" errors="0" skipped="0" '
+        f'time="{head.summary.duration_s:.3f}">\n'
+    )
     for r in spooled_results(spools):
-        case = quoteattr(f"{r['host']} {r['protocol']}/{r['port']}")
-        seconds = (r["rtt_ms"] or 0) / 1000
-        classname = quoteattr("sepcheck." + r["flow"])
-        yield f'    <testcase classname={classname} name={case} time="{seconds:.6f}"'
+        name = f"{r['host']} {r['protocol']}/{r['port']}"
         outcome = f"{r['state']} ({r['detail']}); expected {_expected(r)}"
+        if r["verdict"] == "warn":
+            name += f" (warning: {r.get('note') or outcome})"
+        classname = quoteattr("sepcheck." + r["flow"])
+        seconds = (r["rtt_ms"] or 0) / 1000
+        yield f'    <testcase classname={classname} name={quoteattr(name)} time="{seconds:.6f}"'
         if r["verdict"] == "fail":
             yield (
                 f">\n      <failure message={quoteattr(outcome)} type={quoteattr(r['state'])}>"
                 f"{escape(outcome)}</failure>\n    </testcase>\n"
             )
-        elif r["verdict"] == "warn":
-            note = f"warning: {outcome}" + (f": {r['note']}" if r.get("note") else "")
-            yield f">\n      <system-out>{escape(note)}</system-out>\n    </testcase>\n"
         else:
             yield "/>\n"
     yield "  </testsuite>\n</testsuites>\n"
