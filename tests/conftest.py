@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,18 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return _write
+
+
+@pytest.fixture
+def loopback_manager() -> Iterator[int]:
+    """A listener on 127.0.0.1:8014 (the client-manager HTTP flow) if the port is free."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        server.bind(("127.0.0.1", 8014))
+    except OSError:
+        server.close()
+        pytest.skip("127.0.0.1:8014 is in use")
+    server.listen(16)
+    yield 8014
+    server.close()

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -215,21 +214,6 @@ def test_check_topology_and_host_options_do_not_mix(write: Write) -> None:
     code, _, err = run("check", "-t", str(site), "--as", "client", "--manager", "198.18.2.2")
     assert code == 2
     assert "cannot be mixed" in err
-
-
-@pytest.fixture
-def loopback_manager() -> Iterator[int]:
-    """A listener on 127.0.0.1:8014 if the port is free (it is the client-manager flow)."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        server.bind(("127.0.0.1", 8014))
-    except OSError:
-        server.close()
-        pytest.skip("127.0.0.1:8014 is in use")
-    server.listen(16)
-    yield 8014
-    server.close()
 
 
 def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Path) -> None:

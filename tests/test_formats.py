@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,21 +97,7 @@ def test_markdown(run_data: tuple[object, list[Path]]) -> None:
     assert re.search(r"and \d+ more", text)
 
 
-@pytest.fixture
-def listener() -> Iterator[None]:
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        server.bind(("127.0.0.1", 8014))
-    except OSError:
-        server.close()
-        pytest.skip("127.0.0.1:8014 is in use")
-    server.listen(16)
-    yield
-    server.close()
-
-
-def test_several_outputs_in_one_run(listener: None, tmp_path: Path) -> None:
+def test_several_outputs_in_one_run(loopback_manager: int, tmp_path: Path) -> None:
     files = [tmp_path / name for name in ("r.json", "r.xml", "r.prom", "r.md")]
     args = [
         "check",

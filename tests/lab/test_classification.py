@@ -131,8 +131,11 @@ def served(lab: Lab) -> Lab:
     return lab
 
 
+SEPCHECK_CHECK = (sys.executable, "-m", "sepcheck", "check", "--no-progress")
+
+
 def sepcheck(lab: Lab, *args: str) -> tuple[int, dict[str, Any] | None, str]:
-    done = lab.exec(sys.executable, "-m", "sepcheck", "check", "--no-progress", *args)
+    done = lab.exec(*SEPCHECK_CHECK, *args)
     try:
         report = json.loads(done.stdout) if done.stdout.strip().startswith("{") else None
     except json.JSONDecodeError:
@@ -260,17 +263,7 @@ def test_shipped_catalogue_from_a_client(served: Lab, tmp_path: Path) -> None:
 
 
 def test_quick_mode_table_output(served: Lab) -> None:
-    done = served.exec(
-        sys.executable,
-        "-m",
-        "sepcheck",
-        "check",
-        "--no-progress",
-        "--as",
-        "client",
-        "--manager",
-        "198.18.2.2",
-    )
+    done = served.exec(*SEPCHECK_CHECK, "--as", "client", "--manager", "198.18.2.2")
     assert done.returncode == 1
     assert "client-manager-http" in done.stdout
     assert "PASS" in done.stdout
@@ -287,11 +280,7 @@ def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path) ->
     try:
         report_path = tmp_path / "report.json"
         process = served.popen(
-            sys.executable,
-            "-m",
-            "sepcheck",
-            "check",
-            "--no-progress",
+            *SEPCHECK_CHECK,
             "--as",
             "client",
             "--manager",
