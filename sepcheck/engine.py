@@ -190,7 +190,7 @@ class _Run:
         self.sink = sink
         self.limit = max(1, limit)
         self.loop = asyncio.get_running_loop()
-        self.limiter = RateLimiter(engine.settings.rate, self.loop.time, asyncio.sleep)
+        self.limiter = RateLimiter(engine.settings.rate, self.loop.time)
         self.per_host = engine.settings.per_host
         self.in_flight = 0
         self.flights: set[_Flight] = set()
@@ -318,11 +318,8 @@ class _Run:
     def _guard_expire(self, flight: _Flight, serial: int) -> None:
         if flight.serial != serial or flight.try_ is None:
             return
-        self._guard(lambda: self._settled(flight, self._expire(flight)))
-
-    def _expire(self, flight: _Flight) -> Outcome:
-        assert flight.try_ is not None
-        return flight.try_.expire()
+        attempt = flight.try_
+        self._guard(lambda: self._settled(flight, attempt.expire()))
 
     def _settled(self, flight: _Flight, outcome: Outcome) -> None:
         if flight.timer is not None:

@@ -12,7 +12,7 @@ tries are worth it). Sending is paced by a token bucket (packets per second).
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _MISS_TARGET = 1e-5
@@ -112,16 +112,9 @@ class Timing:
 class RateLimiter:
     """Token bucket: at most ``rate`` sends per second, in bursts of at most ``burst``."""
 
-    def __init__(
-        self,
-        rate: float,
-        now: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
-        burst: int | None = None,
-    ) -> None:
+    def __init__(self, rate: float, now: Callable[[], float], burst: int | None = None) -> None:
         self.rate = rate
         self.now = now
-        self.sleep = sleep
         self.burst = float(burst if burst is not None else max(1, int(rate / 50)))
         self.tokens = self.burst
         self.stamp = now()
@@ -137,8 +130,3 @@ class RateLimiter:
         self.stamp = current
         self.tokens -= 1
         return -self.tokens / self.rate if self.tokens < 0 else 0.0
-
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await self.sleep(wait)

@@ -7,7 +7,7 @@ import json
 from rich import box
 from rich.table import Table
 
-from sepcheck.diff import Change, Diff, DiffItem
+from sepcheck.diff import Change, Diff
 from sepcheck.report.model import ResultItem
 
 _STYLE = {
@@ -61,6 +61,3 @@ def diff_summary(diff: Diff) -> str:
 
 def diff_json(diff: Diff) -> str:
     return json.dumps(diff.as_dict(), indent=2) + "\n"
-
-
-__all__ = ["DiffItem", "diff_json", "diff_summary", "diff_table"]
