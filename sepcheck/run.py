@@ -237,15 +237,14 @@ def _run_workers(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGTERM)
 
+    # Ctrl-C and SIGTERM only set a flag and tell the workers to stop: an exception raised
+    # at a random point here could lose a worker's results.
     previous = signal.signal(signal.SIGTERM, stop_workers)
+    previous_int = signal.signal(signal.SIGINT, stop_workers)
     try:
         waiting = list(connections)
         while waiting:
-            try:
-                ready = multiprocessing.connection.wait(waiting, timeout=0.2)
-            except KeyboardInterrupt:
-                stop_workers()
-                continue
+            ready = multiprocessing.connection.wait(waiting, timeout=0.2)
             for ready_conn in ready:
                 conn = connections[connections.index(ready_conn)]  # type: ignore[arg-type]
                 try:
@@ -266,6 +265,7 @@ def _run_workers(
                 waiting.remove(conn)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         for process in processes:
             process.join(timeout=5)
             if process.is_alive():
