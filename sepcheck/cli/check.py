@@ -1,286 +1,48 @@
-"""The command line: the only module that reads argv, writes to the terminal and exits.
-
-Every command turns SepcheckError (bad input) into a one-line message with a hint and exit
-code 2. Exit codes: 0 success, 1 findings (failing flows, later), 2 usage or input error.
-"""
+"""`sepcheck check`: probe every flow this host should originate; the matrix, the report
+files and the exit code."""
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from enum import StrEnum
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sepcheck import __version__
 from sepcheck.catalogue import Catalogue, load_catalogue
-from sepcheck.data import data_dir
+from sepcheck.cli.app import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CatalogueOption,
+    app,
+    friendly_errors,
+    resolve_vantage,
+    stderr_console,
+    stdout_console,
+)
 from sepcheck.diff import diff_reports
 from sepcheck.engine import EngineSettings
 from sepcheck.errors import SepcheckError, UsageError
-from sepcheck.localhost import local_addresses, local_names
-from sepcheck.merge import merge_reports
-from sepcheck.model import ROLE_NAMES, Protocol, Role
+from sepcheck.localhost import local_addresses
+from sepcheck.model import ROLE_NAMES, Role
 from sepcheck.net.sockets import SocketBackend
 from sepcheck.payloads import load_payloads
-from sepcheck.plan import Vantage, build_plan, infer_vantage
-from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_table
-from sepcheck.render.diff import diff_json, diff_summary, diff_table
+from sepcheck.plan import build_plan
+from sepcheck.render.diff import diff_summary, diff_table
 from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
 from sepcheck.render.html import html_chunks
 from sepcheck.render.matrix import matrix_table, summary_line
-from sepcheck.render.merge import site_json, site_summary, site_table
-from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
 from sepcheck.report.load import load_report
 from sepcheck.report.model import Report, ReportHead, TopologyRef, VantageInfo
-from sepcheck.report.schema import report_schema_text
 from sepcheck.report.writer import report_chunks, write_atomic, write_stream
 from sepcheck.results import Stage, Verdict
 from sepcheck.run import run_check
 from sepcheck.timing import TimingSettings
 from sepcheck.topology import Topology, load_topology, topology_from_hosts
-from sepcheck.versions import SepVersion, parse_version
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-
-app = typer.Typer(
-    name="sepcheck",
-    help="Reachability probe and audit tool for Symantec Endpoint Protection deployments.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _stdout() -> Console:
-    # Piped tables keep their columns readable instead of wrapping at rich's 80-column
-    # default; COLUMNS still wins when the user sets it.
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None)
-
-
-def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn SepcheckError into 'sepcheck: error: WHERE: WHAT' plus a hint, exit 2."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except SepcheckError as exc:
-            err = _stderr()
-            err.print(f"[bold red]sepcheck: error:[/] {exc}", markup=True, highlight=False)
-            if exc.hint:
-                err.print(f"  hint: {exc.hint}", markup=False)
-            if exc.detail:
-                err.print(f"  {exc.detail}", markup=False)
-            raise typer.Exit(EXIT_USAGE) from None
-
-    return wrapper
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"sepcheck {__version__}")
-        raise typer.Exit(EXIT_OK)
-
-
-@app.callback()
-def main_callback(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Show the version."
-        ),
-    ] = False,
-) -> None:
-    """Reachability probe and audit tool for Symantec Endpoint Protection deployments."""
-
-
-class CatalogueFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    MARKDOWN = "markdown"
-
-
-class PlanFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
-CatalogueOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalogue",
-        help="Catalogue file or folder of *.toml files to use instead of the built-in one.",
-        show_default=False,
-    ),
-]
-
-
-def _write_chunks(chunks: Iterable[str]) -> None:
-    out = sys.stdout
-    for chunk in chunks:
-        out.write(chunk)
-    out.flush()
-
-
-@app.command("catalogue")
-@friendly_errors
-def catalogue_command(
-    output_format: Annotated[
-        CatalogueFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = CatalogueFormat.TABLE,
-    sep_version: Annotated[
-        str | None,
-        typer.Option("--sep-version", help="Only entries that apply to this SEP version."),
-    ] = None,
-    role: Annotated[
-        Role | None, typer.Option("--role", help="Only flows with this role at either end.")
-    ] = None,
-    protocol: Annotated[
-        Protocol | None, typer.Option("--protocol", help="Only this protocol.")
-    ] = None,
-    catalogue_path: CatalogueOption = None,
-) -> None:
-    """List the SEP flows of the port catalogue."""
-    catalogue = load_catalogue(catalogue_path)
-    version = _parse_cli_version(sep_version)
-    entries = list(catalogue.select(version=version, role=role, protocol=protocol))
-    if output_format is CatalogueFormat.JSON:
-        _write_chunks([catalogue_json(entries)])
-    elif output_format is CatalogueFormat.MARKDOWN:
-        _write_chunks([catalogue_markdown(entries)])
-    else:
-        title = f"SEP flows ({len(entries)} of {len(catalogue)} entries)"
-        _stdout().print(catalogue_table(entries, title=title))
-
-
-def _parse_cli_version(text: str | None) -> SepVersion | None:
-    if text is None:
-        return None
-    try:
-        return parse_version(text)
-    except SepcheckError as exc:
-        raise UsageError(f"--sep-version: {exc.message}", hint=exc.hint) from None
-
-
-def _vantage(roles: list[Role] | None, topology: Topology) -> Vantage:
-    if roles:
-        return Vantage(tuple(dict.fromkeys(roles)))
-    inferred = infer_vantage(topology, local_addresses(), local_names())
-    if inferred is None:
-        raise UsageError(
-            "cannot tell which role this host plays: none of its addresses or names is in "
-            "the topology",
-            hint="pass --as ROLE (e.g. --as client)",
-        )
-    return inferred
-
-
-@app.command("plan")
-@friendly_errors
-def plan_command(
-    topology_path: Annotated[
-        Path, typer.Option("--topology", "-t", help="Topology TOML file.", show_default=False)
-    ],
-    as_roles: Annotated[
-        list[Role] | None,
-        typer.Option(
-            "--as",
-            help="Role this host plays (repeat for several). Inferred from local addresses "
-            "when left out.",
-            show_default=False,
-        ),
-    ] = None,
-    output_format: Annotated[
-        PlanFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = PlanFormat.TABLE,
-    expand: Annotated[
-        bool,
-        typer.Option("--expand", help="Table format: one line per probe instead of per block."),
-    ] = False,
-    allow_large: Annotated[
-        bool,
-        typer.Option(
-            "--allow-large-ranges",
-            help="Accept host blocks larger than 4,096 addresses (up to a /8).",
-        ),
-    ] = False,
-    catalogue_path: CatalogueOption = None,
-) -> None:
-    """Show every probe this host would send, without sending anything."""
-    catalogue: Catalogue = load_catalogue(catalogue_path)
-    topology = load_topology(topology_path, catalogue, allow_large=allow_large)
-    vantage = _vantage(as_roles, topology)
-    plan = build_plan(catalogue, topology, vantage)
-    err = _stderr()
-    if vantage.inferred:
-        err.print(f"sepcheck: role inferred from this host: {vantage.evidence}", markup=False)
-    if output_format is PlanFormat.JSON:
-        _write_chunks(plan_json_chunks(plan, topology))
-        return
-    if expand:
-        _write_chunks(plan_lines(plan))
-    else:
-        console = _stdout()
-        console.print(plan_table(plan))
-        skipped = skipped_table(plan)
-        if skipped is not None:
-            console.print(skipped)
-    gaps = len(plan.gaps)
-    err.print(
-        f"{plan.total:,} probes in {len(plan.flows)} flows"
-        + (f"; {gaps} required flow(s) have no destination hosts (gaps)" if gaps else ""),
-        markup=False,
-    )
-
-
-@app.command("init")
-@friendly_errors
-def init_command(
-    path: Annotated[
-        Path, typer.Argument(help="Where to write the example topology ('-' for stdout).")
-    ] = Path("site.toml"),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-) -> None:
-    """Write a commented example topology to start from."""
-    text = (data_dir("examples") / "site.toml").read_text(encoding="utf-8")
-    if str(path) == "-":
-        _write_chunks([text])
-        return
-    if path.exists() and not force:
-        raise UsageError(
-            f"{path} already exists", hint="pass --force to overwrite it, or name another file"
-        )
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    _stderr().print(
-        f"wrote {path}; edit it, then: sepcheck plan --topology {path} --as client",
-        markup=False,
-    )
-
-
-class CheckFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 class ReportFormat(StrEnum):
@@ -322,15 +84,6 @@ class FailOn(StrEnum):
     REGRESSION = "regression"
 
 
-QUICK_ROLES = {
-    Role.MANAGER: "--manager",
-    Role.GUP: "--gup",
-    Role.DATABASE: "--database",
-    Role.CLIENT: "--client",
-    Role.SYSLOG: "--syslog",
-}
-
-
 def _quick_topology(
     catalogue: Catalogue,
     quick: dict[Role, list[str]],
@@ -370,9 +123,6 @@ def _quick_topology(
         # Options have no file and line: name the option instead.
         key = exc.location.key if exc.location and exc.location.key else ""
         raise UsageError(f"{key}: {exc.message}" if key else exc.message, hint=exc.hint) from None
-
-
-HostList = Annotated[list[str] | None, typer.Option(show_default=False)]
 
 
 @app.command("check")
@@ -522,9 +272,9 @@ def check_command(
         raise UsageError("-4 and -6 exclude each other", hint="give one of them, or neither")
     if max_retries < retries:
         max_retries = retries
-    vantage = _vantage(as_roles, topology)
+    vantage = resolve_vantage(as_roles, topology)
     plan = build_plan(catalogue, topology, vantage)
-    err = _stderr()
+    err = stderr_console()
     if vantage.inferred:
         err.print(f"sepcheck: role inferred from this host: {vantage.evidence}", markup=False)
     for output in outputs or []:
@@ -599,7 +349,7 @@ def check_command(
         if output_format is not ReportFormat.TABLE:
             write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
         else:
-            console = _stdout()
+            console = stdout_console()
             console.print(matrix_table(run.head, width=console.width))
             if changes is not None:
                 console.print(diff_table(changes))
@@ -614,53 +364,3 @@ def check_command(
         assert changes is not None
         raise typer.Exit(EXIT_FINDINGS if changes.regressions else EXIT_OK)
     raise typer.Exit(EXIT_FINDINGS if run.head.verdict is Verdict.FAIL else EXIT_OK)
-
-
-@app.command("diff")
-@friendly_errors
-def diff_command(
-    before: Annotated[Path, typer.Argument(help="The earlier JSON report (the baseline).")],
-    after: Annotated[Path, typer.Argument(help="The later JSON report.")],
-    output_format: Annotated[
-        CheckFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = CheckFormat.TABLE,
-) -> None:
-    """Show what changed between two reports; exit 1 when something regressed."""
-    result = diff_reports(load_report(before), load_report(after))
-    if output_format is CheckFormat.JSON:
-        _write_chunks([diff_json(result)])
-    else:
-        _stdout().print(diff_table(result))
-    _stderr().print(diff_summary(result), markup=False)
-    raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
-
-
-@app.command("merge")
-@friendly_errors
-def merge_command(
-    reports: Annotated[list[Path], typer.Argument(help="JSON reports from several hosts.")],
-    output_format: Annotated[
-        CheckFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = CheckFormat.TABLE,
-    catalogue_path: CatalogueOption = None,
-) -> None:
-    """Merge reports from several vantage points into one site view; flows nobody
-    measured are listed as gaps. Exit 1 when a flow fails in any report."""
-    catalogue = load_catalogue(catalogue_path)
-    view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
-    if output_format is CheckFormat.JSON:
-        _write_chunks([site_json(view)])
-    else:
-        _stdout().print(site_table(view))
-    _stderr().print(site_summary(view), markup=False)
-    raise typer.Exit(EXIT_FINDINGS if view.failing else EXIT_OK)
-
-
-@app.command("schema")
-def schema_command() -> None:
-    """Print the JSON Schema of the report (also shipped as schema/report.schema.json)."""
-    _write_chunks([report_schema_text()])
-
-
-def main() -> None:
-    app()

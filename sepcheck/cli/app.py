@@ -1,0 +1,130 @@
+"""The typer application and what every command shares: consoles, the error wrapper that
+turns bad input into one line and exit code 2, exit codes and common options."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from sepcheck import __version__
+from sepcheck.errors import SepcheckError, UsageError
+from sepcheck.localhost import local_addresses, local_names
+from sepcheck.model import Role
+from sepcheck.plan import Vantage, infer_vantage
+from sepcheck.topology import Topology
+from sepcheck.versions import SepVersion, parse_version
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="sepcheck",
+    help="Reachability probe and audit tool for Symantec Endpoint Protection deployments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    # Piped tables keep their columns readable instead of wrapping at rich's 80-column
+    # default; COLUMNS still wins when the user sets it.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=160 if wide else None)
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn SepcheckError into 'sepcheck: error: WHERE: WHAT' plus a hint, exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SepcheckError as exc:
+            err = stderr_console()
+            err.print(f"[bold red]sepcheck: error:[/] {exc}", markup=True, highlight=False)
+            if exc.hint:
+                err.print(f"  hint: {exc.hint}", markup=False)
+            if exc.detail:
+                err.print(f"  {exc.detail}", markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"sepcheck {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    """Reachability probe and audit tool for Symantec Endpoint Protection deployments."""
+
+
+CatalogueOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalogue",
+        help="Catalogue file or folder of *.toml files to use instead of the built-in one.",
+        show_default=False,
+    ),
+]
+
+
+def write_chunks(chunks: Iterable[str]) -> None:
+    out = sys.stdout
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
+def parse_cli_version(text: str | None) -> SepVersion | None:
+    if text is None:
+        return None
+    try:
+        return parse_version(text)
+    except SepcheckError as exc:
+        raise UsageError(f"--sep-version: {exc.message}", hint=exc.hint) from None
+
+
+def resolve_vantage(roles: list[Role] | None, topology: Topology) -> Vantage:
+    if roles:
+        return Vantage(tuple(dict.fromkeys(roles)))
+    inferred = infer_vantage(topology, local_addresses(), local_names())
+    if inferred is None:
+        raise UsageError(
+            "cannot tell which role this host plays: none of its addresses or names is in "
+            "the topology",
+            hint="pass --as ROLE (e.g. --as client)",
+        )
+    return inferred
+
+
+class TableOrJson(StrEnum):
+    TABLE = "table"
+    JSON = "json"

@@ -1,0 +1,73 @@
+"""`sepcheck diff`, `sepcheck merge` and `sepcheck schema`: working with reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sepcheck.catalogue import load_catalogue
+from sepcheck.cli.app import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CatalogueOption,
+    TableOrJson,
+    app,
+    friendly_errors,
+    stderr_console,
+    stdout_console,
+    write_chunks,
+)
+from sepcheck.diff import diff_reports
+from sepcheck.merge import merge_reports
+from sepcheck.render.diff import diff_json, diff_summary, diff_table
+from sepcheck.render.merge import site_json, site_summary, site_table
+from sepcheck.report.load import load_report
+from sepcheck.report.schema import report_schema_text
+
+
+@app.command("diff")
+@friendly_errors
+def diff_command(
+    before: Annotated[Path, typer.Argument(help="The earlier JSON report (the baseline).")],
+    after: Annotated[Path, typer.Argument(help="The later JSON report.")],
+    output_format: Annotated[
+        TableOrJson, typer.Option("--format", "-f", help="Output format.")
+    ] = TableOrJson.TABLE,
+) -> None:
+    """Show what changed between two reports; exit 1 when something regressed."""
+    result = diff_reports(load_report(before), load_report(after))
+    if output_format is TableOrJson.JSON:
+        write_chunks([diff_json(result)])
+    else:
+        stdout_console().print(diff_table(result))
+    stderr_console().print(diff_summary(result), markup=False)
+    raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
+
+
+@app.command("merge")
+@friendly_errors
+def merge_command(
+    reports: Annotated[list[Path], typer.Argument(help="JSON reports from several hosts.")],
+    output_format: Annotated[
+        TableOrJson, typer.Option("--format", "-f", help="Output format.")
+    ] = TableOrJson.TABLE,
+    catalogue_path: CatalogueOption = None,
+) -> None:
+    """Merge reports from several vantage points into one site view; flows nobody
+    measured are listed as gaps. Exit 1 when a flow fails in any report."""
+    catalogue = load_catalogue(catalogue_path)
+    view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
+    if output_format is TableOrJson.JSON:
+        write_chunks([site_json(view)])
+    else:
+        stdout_console().print(site_table(view))
+    stderr_console().print(site_summary(view), markup=False)
+    raise typer.Exit(EXIT_FINDINGS if view.failing else EXIT_OK)
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the report (also shipped as schema/report.schema.json)."""
+    write_chunks([report_schema_text()])
