@@ -26,6 +26,9 @@ RULES = """
     tcp dport 8446 reject with tcp reset
     udp dport 514 drop
     udp dport 161 reject with icmpx type admin-prohibited
+    tcp dport 8447 reject with icmpx type host-unreachable
+    tcp dport 8765 reject with icmpx type port-unreachable
+    udp dport 162 reject with icmpx type host-unreachable
 """
 
 # (entry id, protocol, port, destination role) -> expected (state, reason, who answers)
@@ -54,6 +57,32 @@ CASES: dict[str, tuple[str, int, str, str, str, str | None]] = {
         "manager",
         "filtered",
         "admin-prohibited",
+        "router",
+    ),
+    "client-manager-tcp-host-unreach": (
+        "tcp",
+        8447,
+        "manager",
+        "filtered",
+        "host-unreach",
+        "router",
+    ),
+    # A router answering "port unreachable" for the host: refused, as nmap -sT says
+    # "closed", but the detail names the router, not the host.
+    "client-manager-tcp-router-port-unreach": (
+        "tcp",
+        8765,
+        "manager",
+        "refused",
+        "port-unreach",
+        "router",
+    ),
+    "client-manager-udp-host-unreach": (
+        "udp",
+        162,
+        "manager",
+        "filtered",
+        "host-unreach",
         "router",
     ),
     "client-gup-tcp-net-unreach": ("tcp", 8014, "gup", "filtered", "net-unreach", "router"),
