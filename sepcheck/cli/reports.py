@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from rich.table import Table
 
 from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import (
@@ -26,6 +28,25 @@ from sepcheck.render.merge import site_json, site_summary, site_table
 from sepcheck.report.load import load_report
 from sepcheck.report.schema import report_schema_text
 
+T = TypeVar("T")
+
+
+def _emit(
+    output_format: TableOrJson,
+    as_json: Callable[[T], str],
+    as_table: Callable[[T], Table],
+    summary: Callable[[T], str],
+    value: T,
+    findings: bool,
+) -> NoReturn:
+    """JSON or a table on stdout, the summary on stderr, exit 1 on findings."""
+    if output_format is TableOrJson.JSON:
+        write_chunks([as_json(value)])
+    else:
+        stdout_console().print(as_table(value))
+    stderr_console().print(summary(value), markup=False)
+    raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
+
 
 @app.command("diff")
 @friendly_errors
@@ -38,12 +59,7 @@ def diff_command(
 ) -> None:
     """Show what changed between two reports; exit 1 when something regressed."""
     result = diff_reports(load_report(before), load_report(after))
-    if output_format is TableOrJson.JSON:
-        write_chunks([diff_json(result)])
-    else:
-        stdout_console().print(diff_table(result))
-    stderr_console().print(diff_summary(result), markup=False)
-    raise typer.Exit(EXIT_FINDINGS if result.regressions else EXIT_OK)
+    _emit(output_format, diff_json, diff_table, diff_summary, result, bool(result.regressions))
 
 
 @app.command("merge")
@@ -59,12 +75,7 @@ def merge_command(
     measured are listed as gaps. Exit 1 when a flow fails in any report."""
     catalogue = load_catalogue(catalogue_path)
     view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
-    if output_format is TableOrJson.JSON:
-        write_chunks([site_json(view)])
-    else:
-        stdout_console().print(site_table(view))
-    stderr_console().print(site_summary(view), markup=False)
-    raise typer.Exit(EXIT_FINDINGS if view.failing else EXIT_OK)
+    _emit(output_format, site_json, site_table, site_summary, view, view.failing)
 
 
 @app.command("schema")

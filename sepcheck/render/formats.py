@@ -14,16 +14,29 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from sepcheck.report.model import ReportHead
+from sepcheck.report.model import FlowResult, ReportHead
+from sepcheck.report.writer import spool_lines
 
 
 def spooled_results(spools: Sequence[Path]) -> Iterator[dict[str, Any]]:
-    for spool in spools:
-        with spool.open(encoding="utf-8") as lines:
-            for line in lines:
-                line = line.strip()
-                if line.startswith("{") and line.endswith("}"):
-                    yield json.loads(line)
+    for line in spool_lines(spools):
+        yield json.loads(line)
+
+
+def flow_result_text(flow: FlowResult, *, detailed: bool) -> str:
+    """One flow's result in words: the state of its single probe, or counts per state and
+    the hosts of a non-passing verdict (each with its state when ``detailed``)."""
+    if flow.probes == 1 and flow.worst:
+        result = f"{flow.worst[0].state.value} ({flow.worst[0].detail})"
+    else:
+        result = ", ".join(f"{n:,} {state}" for state, n in flow.states.items())
+        if flow.verdict.value != "pass" and flow.worst:
+            named = ", ".join(
+                f"{h.host} {h.state.value} ({h.detail})" if detailed else h.host for h in flow.worst
+            )
+            more = f" and {flow.worst_more:,} more" if flow.worst_more else ""
+            result += f"; {flow.verdict.value}: {named}{more}"
+    return ("must not reach: " + result) if flow.expect == "unreachable" else result
 
 
 # -- JUnit -------------------------------------------------------------------------------
@@ -149,16 +162,7 @@ def markdown_report(head: ReportHead) -> str:
         "|---|---|---|---|---|",
     ]
     for f in s.flow_results:
-        if f.probes == 1 and f.worst:
-            result = f"{f.worst[0].state.value} ({f.worst[0].detail})"
-        else:
-            result = ", ".join(f"{n:,} {state}" for state, n in f.states.items())
-            if f.verdict.value != "pass" and f.worst:
-                named = ", ".join(h.host for h in f.worst)
-                more = f" and {f.worst_more:,} more" if f.worst_more else ""
-                result += f"; {f.verdict.value}: {named}{more}"
-        if f.expect == "unreachable":
-            result = "must not reach: " + result
+        result = flow_result_text(f, detailed=False)
         lines.append(
             f"| **{f.verdict.value.upper()}** | `{f.flow}` | {f.protocol}/{f.port} | "
             f"{_md(result)} | {_md(f.purpose)} |"

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from html import escape
 from pathlib import Path
 
-from sepcheck.render.formats import spooled_results
+from sepcheck.render.formats import flow_result_text, spooled_results
 from sepcheck.report.model import ReportHead
 
 RESULT_ROWS_SHOWN = 5000
@@ -110,16 +110,7 @@ def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     )
     for f in s.flow_results:
         states = " ".join(f.states)
-        if f.probes == 1 and f.worst:
-            result = f"{f.worst[0].state.value} ({f.worst[0].detail})"
-        else:
-            result = ", ".join(f"{n:,} {k}" for k, n in f.states.items())
-            if f.verdict.value != "pass" and f.worst:
-                named = ", ".join(f"{h.host} {h.state.value} ({h.detail})" for h in f.worst)
-                more = f" and {f.worst_more:,} more" if f.worst_more else ""
-                result += f"; {f.verdict.value}: {named}{more}"
-        if f.expect == "unreachable":
-            result = "must not reach: " + result
+        result = flow_result_text(f, detailed=True)
         yield (
             f'<tr class="{f.verdict.value}" data-kind="flow" data-verdict="{f.verdict.value}" '
             f'data-states="{escape(states)}" data-source="{f.source}" '

@@ -17,22 +17,26 @@ from typing import IO
 from sepcheck.report.model import ReportHead
 
 
+def spool_lines(spools: Sequence[Path]) -> Iterator[str]:
+    """Every whole result line of the spools. A second Ctrl-C can cut the last line of a
+    spool short: it is left out rather than let a report stop being JSON."""
+    for spool in spools:
+        with spool.open(encoding="utf-8") as lines:
+            for line in lines:
+                line = line.rstrip("\n")
+                if line.startswith("{") and line.endswith("}"):
+                    yield line
+
+
 def report_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     data = head.model_dump(mode="json")
     text = json.dumps(data, indent=2)
     # Results go last: they are the long part, and they are streamed from the spools.
     yield text[:-2] + ',\n  "results": ['
     first = True
-    for spool in spools:
-        with spool.open(encoding="utf-8") as lines:
-            for line in lines:
-                line = line.rstrip("\n")
-                # A second Ctrl-C can cut the last spool line short: leave it out rather
-                # than write a report that is not JSON.
-                if not (line.startswith("{") and line.endswith("}")):
-                    continue
-                yield ("\n    " if first else ",\n    ") + line
-                first = False
+    for line in spool_lines(spools):
+        yield ("\n    " if first else ",\n    ") + line
+        first = False
     yield "]\n}\n" if first else "\n  ]\n}\n"
 
 
