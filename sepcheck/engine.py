@@ -419,11 +419,23 @@ def _result(flight: _Flight, outcome: Outcome) -> ProbeResult:
     else:
         assert outcome.state is not None
         state = outcome.state
-        if outcome.reply_from and outcome.reply_from != address:
+        if outcome.note:
+            detail = outcome.note
+        elif outcome.reply_from and outcome.reply_from != address:
             detail = f"{outcome.reason} by {outcome.reply_from}"
         else:
             detail = outcome.reason
+        if outcome.ttl is not None and not outcome.note:
+            detail += f" (ttl {outcome.ttl})"
     rtt_ms = round(outcome.rtt * 1000, 3) if outcome.rtt is not None else None
     return ProbeResult(
-        probe, address, state, outcome.reason, outcome.reply_from, rtt_ms, max(tries, 1), detail
+        probe,
+        address,
+        state,
+        outcome.reason,
+        outcome.reply_from,
+        rtt_ms,
+        max(tries, 1),
+        detail,
+        outcome.ttl,
     )

@@ -54,6 +54,10 @@ class Outcome:
     """Seconds from the real send to the answer; None without an answer."""
     rtt_exact: bool = False
     """True when the kernel measured the RTT (TCP_INFO): free of the event loop's lag."""
+    ttl: int | None = None
+    """TTL (IPv6: hop limit) of the reply as it arrived; raw mode only."""
+    note: str = ""
+    """Evidence in words that replaces the default detail (raw mode: forged replies)."""
 
     @property
     def silent(self) -> bool:
@@ -61,6 +65,10 @@ class Outcome:
 
 
 SILENT = Outcome(None, "no-response")
+
+FORGED_REASONS = frozenset({"forged-reset", "forged-port-unreach"})
+"""Reasons for a 'closed' answer that a device on the path sent in the host's place (raw
+mode tells them by TTL or by the ICMP's sender): the flow is blocked by a firewall."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class ProbeResult:
     detail: str
     """Human words for the reason: 'no-response after 2 tries', 'admin-prohibited by
     198.18.1.1'."""
+    reply_ttl: int | None = None
+    """TTL (IPv6: hop limit) of the reply; known in raw mode only."""
 
 
 class LocalResourceError(OSError):

@@ -133,6 +133,7 @@ def run_check(
     spool_dir: Path | None = None,
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    mode: str = "connect",
 ) -> CheckRun:
     collector = Collector(plan, stage, spool_dir)
     concurrency = raise_fd_limit(settings.concurrency)
@@ -163,6 +164,7 @@ def run_check(
         max_retries=t.max_retries,
         family=family_name(settings.family),
         catalogue=catalogue,
+        mode=mode,
     )
     head = collector.finish(
         complete=not interrupted,

@@ -5,6 +5,9 @@
 | reachable   | pass | fail (warn in pre-install stage) | fail     | warn           | fail       |
 | unreachable | fail | pass                             | pass     | pass           | warn       |
 
+A "refused" whose reset or port-unreachable was forged by a device on the path (raw mode,
+reasons in FORGED_REASONS) is judged as filtered: a firewall said no, not the host.
+
 A reachable UDP flow that stays silent is only a warning: most UDP services (syslog) never
 answer, so silence cannot tell open from filtered. A must-not-reach flow that is refused
 passes: the host answered, but nothing is exposed. Entries with severity "warn" (consoles
@@ -17,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from sepcheck.model import Expect, Severity
-from sepcheck.results import ProbeResult, Stage, State, Verdict
+from sepcheck.results import FORGED_REASONS, ProbeResult, Stage, State, Verdict
 
 FAILING_HOSTS_SHOWN = 10
 """How many failing hosts a flow row names before 'and N more'."""
@@ -25,7 +28,11 @@ FAILING_HOSTS_SHOWN = 10
 
 def judge(result: ProbeResult, stage: Stage) -> tuple[Verdict, str]:
     """The verdict for one result, with a short note when the state needs explaining."""
-    verdict, note = _base(result.probe.expect, result.state, stage)
+    state = result.state
+    forged = state is State.REFUSED and result.reason in FORGED_REASONS
+    verdict, note = _base(result.probe.expect, State.FILTERED if forged else state, stage)
+    if forged and verdict is not Verdict.PASS:
+        note = "blocked by a firewall on the path (forged reply)"
     if verdict is Verdict.FAIL and result.probe.severity is Severity.WARN:
         return Verdict.WARN, note or "exposure worth a look (severity warn)"
     return verdict, note

@@ -74,3 +74,19 @@ def test_flow_summary_keeps_the_worst_and_caps_hosts() -> None:
     assert len(summary.examples) == FAILING_HOSTS_SHOWN
     assert summary.worst_count == 25
     assert all(v is Verdict.FAIL for _, v, _ in summary.examples)
+
+
+@pytest.mark.parametrize("reason", ["forged-reset", "forged-port-unreach"])
+def test_forged_refusal_is_judged_as_filtered(reason: str) -> None:
+    forged = result(State.REFUSED)
+    forged = ProbeResult(forged.probe, forged.address, State.REFUSED, reason, None, None, 1, "")
+    # Before installation a genuine refusal proves the path (warn); a forged one does not.
+    assert judge(result(State.REFUSED), PRE)[0] is Verdict.WARN
+    verdict, note = judge(forged, PRE)
+    assert verdict is Verdict.FAIL
+    assert "firewall" in note
+    # Must-not-reach: blocked by a firewall is what was wanted.
+    blocked = ProbeResult(
+        result(State.REFUSED, U).probe, "198.18.2.2", State.REFUSED, reason, None, None, 1, ""
+    )
+    assert judge(blocked, OP) == (Verdict.PASS, "")

@@ -5,10 +5,10 @@ code 2. Exit codes: 0 success, 1 findings (failing flows, regressions), 2 usage 
 error, 130 interrupted. One module per command group; each registers on the shared app.
 """
 
-from sepcheck.cli import catalogue, check, plan, reports
+from sepcheck.cli import catalogue, check, plan, reports, trace
 from sepcheck.cli.app import app
 
-__all__ = ["app", "catalogue", "check", "main", "plan", "reports"]
+__all__ = ["app", "catalogue", "check", "main", "plan", "reports", "trace"]
 
 
 def main() -> None:

@@ -128,3 +128,24 @@ def resolve_vantage(roles: list[Role] | None, topology: Topology) -> Vantage:
 class TableOrJson(StrEnum):
     TABLE = "table"
     JSON = "json"
+
+
+class ProbeMode(StrEnum):
+    CONNECT = "connect"
+    RAW = "raw"
+    AUTO = "auto"
+
+
+def require_raw(what: str) -> None:
+    """Stop at once, in one line, when raw sockets are not allowed here."""
+    from sepcheck.net.raw import PRIVILEGE_HINT, raw_problem
+
+    problem = raw_problem()
+    if problem is not None:
+        raise UsageError(f"{what}: {problem}", hint=PRIVILEGE_HINT)
+
+
+def raw_allowed() -> bool:
+    from sepcheck.net.raw import raw_problem
+
+    return raw_problem() is None

@@ -18,17 +18,21 @@ from sepcheck.cli.app import (
     EXIT_FINDINGS,
     EXIT_OK,
     CatalogueOption,
+    ProbeMode,
     app,
     friendly_errors,
+    raw_allowed,
+    require_raw,
     resolve_vantage,
     stderr_console,
     stdout_console,
 )
 from sepcheck.diff import diff_reports
-from sepcheck.engine import EngineSettings
+from sepcheck.engine import Backend, EngineSettings
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses
 from sepcheck.model import ROLE_NAMES, Role
+from sepcheck.net.raw import RawBackend
 from sepcheck.net.sockets import SocketBackend
 from sepcheck.payloads import load_payloads
 from sepcheck.plan import build_plan
@@ -242,9 +246,22 @@ def check_command(
             help="Exit 1 on any failing flow, or (with --baseline) only on regressions.",
         ),
     ] = FailOn.FAILURE,
+    mode: Annotated[
+        ProbeMode,
+        typer.Option(
+            "--mode",
+            help="connect: no privileges; raw: SYN probes and first-hand ICMP with TTLs, "
+            "tells forged resets from closed ports (root or CAP_NET_RAW); auto: raw when "
+            "allowed.",
+        ),
+    ] = ProbeMode.CONNECT,
     catalogue_path: CatalogueOption = None,
 ) -> None:
     """Probe every flow this host should originate and print the pass/fail matrix."""
+    if mode is ProbeMode.RAW:
+        require_raw("--mode raw")
+    raw = mode is ProbeMode.RAW or (mode is ProbeMode.AUTO and raw_allowed())
+    backend_factory: type[Backend] = RawBackend if raw else SocketBackend
     if fail_on is FailOn.REGRESSION and baseline is None:
         raise UsageError("--fail-on regression needs --baseline REPORT")
     # Read the baseline first: a bad file should stop the run before minutes of probing.
@@ -326,7 +343,7 @@ def check_command(
     with bar:
         run = run_check(
             plan=plan,
-            backend_factory=SocketBackend,
+            backend_factory=backend_factory,
             payloads=load_payloads(),
             settings=settings,
             stage=stage,
@@ -336,6 +353,7 @@ def check_command(
             spool_dir=outputs[0].parent if outputs else None,
             workers=workers,
             on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
+            mode="raw" if raw else "connect",
         )
     changes = None
     try:

@@ -45,6 +45,7 @@ class Parameters(_Model):
     max_retries: int
     family: str
     catalogue: str
+    mode: str = Field(default="connect", description="Probe mode: connect (no privileges) or raw.")
 
 
 class ResultItem(_Model):
@@ -64,6 +65,9 @@ class ResultItem(_Model):
     attempts: int
     verdict: Verdict
     note: str = ""
+    reply_ttl: int | None = Field(
+        default=None, description="TTL (IPv6: hop limit) of the reply; raw mode only."
+    )
 
     @classmethod
     def of(cls, result: ProbeResult, verdict: Verdict, note: str) -> ResultItem:
@@ -85,6 +89,7 @@ class ResultItem(_Model):
             attempts=result.attempts,
             verdict=verdict,
             note=note,
+            reply_ttl=result.reply_ttl,
         )
 
 
@@ -110,6 +115,7 @@ def result_record(result: ProbeResult, verdict: Verdict, note: str) -> dict[str,
         "attempts": result.attempts,
         "verdict": verdict.value,
         "note": note,
+        "reply_ttl": result.reply_ttl,
     }
 
 

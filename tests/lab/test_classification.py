@@ -300,7 +300,8 @@ def test_quick_mode_table_output(served: Lab) -> None:
     assert done.stderr.strip().splitlines()[-1].startswith("FAIL:")
 
 
-def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["connect", "raw"])
+def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path, mode: str) -> None:
     """Ctrl-C mid-run: the report on disk is valid JSON marked complete: false."""
     import signal
     import time
@@ -320,6 +321,8 @@ def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path) ->
             str(report_path),
             "--format",
             "json",
+            "--mode",
+            mode,
         )
         deadline = time.monotonic() + 20
         # Wait until probing has started (the spool file appears), then interrupt.
@@ -342,14 +345,22 @@ def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path) ->
         served.firewall(RULES)
 
 
-def test_a_block_of_clients_mixed(served: Lab, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def serving_139(served: Lab) -> Lab:
+    served.serve(tcp=[139], udp=[])  # 137/udp is already served by the module listener
+    return served
+
+
+@pytest.mark.parametrize("mode", ["connect", "raw"])
+def test_a_block_of_clients_mixed(serving_139: Lab, tmp_path: Path, mode: str) -> None:
     """From the manager to 1,022 clients (AnyIP): 139 listens, 445 is closed, 137/udp
-    answers, 138/udp is dropped for half the block: every probe classified right."""
+    answers, 138/udp is dropped for half the block: every probe classified right, by
+    two worker processes, in both modes."""
+    served = serving_139
     served.firewall(
         RULES + "    ip daddr 198.19.4.0/23 udp dport 138 drop\n"
         "    ip daddr 198.19.6.0/23 tcp dport 445 drop\n"
     )
-    served.serve(tcp=[139], udp=[])  # 137/udp is already served by the module listener
     try:
         code, report, err = sepcheck(
             served,
@@ -359,9 +370,12 @@ def test_a_block_of_clients_mixed(served: Lab, tmp_path: Path) -> None:
             "198.19.4.0/22",
             "--format",
             "json",
+            "--mode",
+            mode,
         )
         assert report is not None, err
         assert report["complete"] is True
+        assert report["parameters"]["mode"] == mode
         flows = {f["flow"]: f for f in report["summary"]["flow_results"]}
         assert flows["manager-client-push-netbios-ssn"]["states"] == {"open": 1022}
         assert flows["manager-client-push-smb"]["states"] == {"refused": 511, "filtered": 511}

@@ -1,0 +1,128 @@
+"""Trace logic on a scripted path: which hops are probed, when it stops, what it concludes.
+The real thing runs in the lab (tests/lab/test_raw.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sepcheck.model import Protocol
+from sepcheck.results import SILENT, Outcome, State
+from sepcheck.trace import TraceSettings, TraceTarget, trace
+
+DEST = "198.18.2.2"
+ROUTER = "198.18.1.1"
+
+
+class _Try:
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def expire(self) -> Outcome:
+        return SILENT
+
+    def abort(self) -> None:
+        pass
+
+
+class ScriptedPath:
+    """Answers a probe by its TTL: ``answer(ttl)`` is an Outcome, or None for silence."""
+
+    def __init__(self, answer: Callable[[int], Outcome | None]) -> None:
+        self.answer = answer
+        self.sent: list[int] = []
+
+    def start_tcp(
+        self, address: str, port: int, done: Callable[[Outcome], None], ttl: int | None = None
+    ) -> _Try:
+        assert ttl is not None
+        self.sent.append(ttl)
+        outcome = self.answer(ttl)
+        if outcome is not None:
+            asyncio.get_running_loop().call_later(0.001, done, outcome)
+        return _Try(outcome or SILENT)
+
+
+def run(path: ScriptedPath, **settings: Any) -> Any:
+    target = TraceTarget(DEST, DEST, Protocol.TCP, 8014)
+    quick = TraceSettings(timeout=0.02, **settings)
+    return asyncio.run(trace(path, target, quick))  # type: ignore[arg-type]
+
+
+def exceeded(hop: str) -> Outcome:
+    return Outcome(State.FILTERED, "time-exceeded", hop, 0.001, ttl=64)
+
+
+def test_open_path_reaches_the_destination() -> None:
+    path = ScriptedPath(
+        lambda ttl: exceeded(ROUTER) if ttl == 1 else Outcome(State.OPEN, "syn-ack", DEST, ttl=63)
+    )
+    report = run(path)
+    assert report.reached
+    assert report.outcome == "reached"
+    assert [h.ttl for h in report.hops] == [1, 2]
+    assert report.last_passed.reply_from == ROUTER
+    assert report.summary.startswith("tcp/8014 reaches 198.18.2.2 at hop 2: open")
+    assert path.sent == list(range(1, 9))  # one batch of 8, each answered at once
+
+
+def test_silent_drop_names_the_last_hop_passed_and_stops_after_the_gap() -> None:
+    path = ScriptedPath(lambda ttl: exceeded(ROUTER) if ttl == 1 else None)
+    report = run(path, tries=2, gap=3, batch=4)
+    assert not report.reached
+    assert report.outcome == "dropped"
+    assert report.dies_after_ttl == 1
+    assert report.last_passed.reply_from == ROUTER
+    assert [h.ttl for h in report.hops] == [1, 2, 3, 4]  # the answer and 3 silent hops
+    assert all(h.probes == 2 for h in report.hops[1:])
+    assert path.sent.count(4) == 2
+    assert 5 not in path.sent
+    assert "dies after hop 1 (198.18.1.1): no answer from hop 2 on" in report.summary
+
+
+def test_admin_prohibited_names_the_router() -> None:
+    prohibited = Outcome(State.FILTERED, "admin-prohibited", ROUTER, ttl=64)
+    path = ScriptedPath(lambda ttl: exceeded(ROUTER) if ttl == 1 else prohibited)
+    report = run(path)
+    assert report.outcome == "blocked"
+    assert report.dies_at.ttl == 2
+    assert report.dies_at.reply_from == ROUTER
+    assert "dies at 198.18.1.1 (hop 1): admin-prohibited by 198.18.1.1" in report.summary
+
+
+def test_forged_reset_is_placed_by_its_ttl() -> None:
+    # Hop 1 and 2 are routers; the reset claims the destination's address but its TTL
+    # (63: one router crossed) puts its sender at hop 2.
+    second = "198.18.3.1"
+    forged = Outcome(State.REFUSED, "forged-reset", DEST, ttl=63, note="reset forged by ...")
+    path = ScriptedPath(
+        lambda ttl: exceeded(ROUTER) if ttl == 1 else exceeded(second) if ttl == 2 else forged
+    )
+    report = run(path)
+    assert report.outcome == "blocked"
+    assert not report.reached
+    assert report.summary.startswith(f"tcp/8014 dies at {second} (hop 2)")
+
+
+def test_nothing_answers() -> None:
+    path = ScriptedPath(lambda ttl: None)
+    report = run(path, tries=1, batch=8)
+    assert report.outcome == "dropped"
+    assert report.last_passed is None
+    assert report.dies_after_ttl == 0
+    assert "dies before the first hop" in report.summary
+    assert len(report.hops) == 3  # trimmed to the gap
+
+
+@pytest.mark.parametrize("max_hops", [1, 5])
+def test_max_hops_bounds_the_probes(max_hops: int) -> None:
+    path = ScriptedPath(lambda ttl: exceeded(f"198.18.9.{ttl}"))
+    report = run(path, max_hops=max_hops)
+    assert max(path.sent) == max_hops
+    assert report.outcome == "max-hops"
+    assert report.last_passed.ttl == max_hops
+    assert report.dies_after_ttl is None
+    assert f"still on its way after {max_hops} hops" in report.summary
