@@ -4,6 +4,7 @@
     sudo .venv/bin/python -m bench.run --only mixed    # one workload (mixed, responsive,
                                                        # silent, udp, growth)
     sudo .venv/bin/python -m bench.run --quick         # smaller sizes, for a smoke run
+    sudo .venv/bin/python -m bench.run --raw           # sepcheck --mode raw vs nmap -sS
 
 Builds the lab of tests/lab (client, nftables router, server) with the AnyIP block
 198.19.0.0/16 on the server, so every address of it is a real host answering from the
@@ -215,9 +216,9 @@ def run_sepcheck(lab: Lab, work: Workload, folder: Path, extra: list[str]) -> To
     return compare("sepcheck", seconds, rss, found, work)
 
 
-def run_nmap(lab: Lab, work: Workload, folder: Path) -> ToolRun:
+def run_nmap(lab: Lab, work: Workload, folder: Path, raw: bool = False) -> ToolRun:
     out = folder / f"nmap-{work.name}.xml"
-    scans = (["-sT"] if work.tcp else []) + (["-sU"] if work.udp else [])
+    scans = ([("-sS" if raw else "-sT")] if work.tcp else []) + (["-sU"] if work.udp else [])
     ports = ",".join([f"T:{p}" for p in work.tcp] + [f"U:{p}" for p in work.udp])
     # nmap reads ranges per octet, not as first-last: give it the exact list of addresses.
     targets = folder / f"targets-{work.name}.txt"
@@ -258,12 +259,19 @@ def main() -> int:
         help="drop this percentage of packets both ways in the router",
     )
     parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="raw mode against raw mode: sepcheck --mode raw versus nmap -sS",
+    )
+    parser.add_argument(
         "--sepcheck-arg",
         action="append",
         default=[],
         help="extra argument for sepcheck check (repeatable)",
     )
     args = parser.parse_args()
+    if args.raw:
+        args.sepcheck_arg += ["--mode", "raw"]
     console = Console(width=None if sys.stdout.isatty() else 170)
     reason = missing_requirements()
     if reason:
@@ -297,7 +305,9 @@ def main() -> int:
                 theirs = (
                     None
                     if args.no_nmap
-                    else _median([run_nmap(lab, work, folder) for _ in range(args.repeat)])
+                    else _median(
+                        [run_nmap(lab, work, folder, args.raw) for _ in range(args.repeat)]
+                    )
                 )
                 if theirs:
                     console.print(f"  nmap     {theirs.seconds:.2f} s, {theirs.wrong} wrong")

@@ -38,6 +38,8 @@ class Location:
 class SepcheckError(Exception):
     """Root of the errors the CLI turns into a one-line message and exit code 2."""
 
+    exit_code = 2
+
     def __init__(
         self,
         message: str,

@@ -177,10 +177,32 @@ def run_check(
     return CheckRun(head, collector, interrupted)
 
 
-def _worker(job: _Job, index: int, count: int, conn: multiprocessing.connection.Connection) -> None:
+def _die_with(parent: int) -> None:
+    """End this worker if the parent process dies (killed with SIGKILL, say): a worker
+    left running would go on probing and hold the parent's report-folder lock, which it
+    inherited. Linux only (prctl PR_SET_PDEATHSIG)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _worker(
+    job: _Job,
+    index: int,
+    count: int,
+    conn: multiprocessing.connection.Connection,
+    parent: int,
+) -> None:
     # The parent decides when to stop (it sends SIGTERM): a terminal's Ctrl-C reaches the
     # whole process group, and a second one must not cut a spool line in half here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
     collector = Collector(job.plan, job.stage, job.spool_dir)
     pending = 0
 
@@ -222,7 +244,7 @@ def _run_workers(
     for index in range(count):
         parent_end, child_end = context.Pipe(duplex=False)
         process = context.Process(
-            target=_worker, args=(share, index, count, child_end), daemon=True
+            target=_worker, args=(share, index, count, child_end, os.getpid()), daemon=True
         )
         process.start()
         child_end.close()

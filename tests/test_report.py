@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,32 @@ def test_atomic_write_never_leaves_a_partial_file(tmp_path: Path) -> None:
         write_atomic(out, broken())
     assert json.loads(out.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="Linux O_TMPFILE")
+def test_a_report_has_no_name_until_it_is_complete(tmp_path: Path) -> None:
+    """Even a SIGKILL mid-write could leave nothing behind: while the report is being
+    written, no file of it exists under any name."""
+    out = tmp_path / "reports" / "report.json"
+    out.parent.mkdir()
+    seen: list[list[str]] = []
+
+    def chunks() -> Iterator[str]:
+        yield '{"a": '
+        seen.append(sorted(p.name for p in out.parent.iterdir()))
+        yield "1}"
+
+    write_atomic(out, chunks())
+    assert seen == [[]]
+    assert json.loads(out.read_text()) == {"a": 1}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["report.json"]
+    assert out.stat().st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_matrix_names_failing_hosts_and_the_rest(catalogue: Catalogue, tmp_path: Path) -> None:

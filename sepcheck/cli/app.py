@@ -63,7 +63,7 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
                 err.print(f"  hint: {exc.hint}", markup=False)
             if exc.detail:
                 err.print(f"  {exc.detail}", markup=False)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise typer.Exit(exc.exit_code) from None
 
     return wrapper
 
@@ -92,6 +92,7 @@ CatalogueOption = Annotated[
         "--catalogue",
         help="Catalogue file or folder of *.toml files to use instead of the built-in one.",
         show_default=False,
+        envvar="SEPCHECK_CATALOGUE",
     ),
 ]
 

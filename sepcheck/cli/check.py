@@ -3,6 +3,7 @@ files and the exit code."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sepcheck.archive import Archive, folder_lock, host_tag
 from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.cli.app import (
     EXIT_FINDINGS,
@@ -35,7 +37,7 @@ from sepcheck.model import ROLE_NAMES, Role
 from sepcheck.net.raw import RawBackend
 from sepcheck.net.sockets import SocketBackend
 from sepcheck.payloads import load_payloads
-from sepcheck.plan import build_plan
+from sepcheck.plan import Plan, build_plan
 from sepcheck.render.diff import diff_summary, diff_table
 from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
 from sepcheck.render.html import html_chunks
@@ -81,6 +83,18 @@ def _report_chunks(fmt: ReportFormat, head: ReportHead, spools: list[Path]) -> I
 
 
 EXIT_INTERRUPTED = 130
+PREVIOUS = "previous"
+"""--baseline previous: this host's newest report in --output-dir."""
+
+
+class DirFormat(StrEnum):
+    """Formats for --output-dir, named by their file extension."""
+
+    JSON = "json"
+    XML = "xml"
+    PROM = "prom"
+    MD = "md"
+    HTML = "html"
 
 
 class FailOn(StrEnum):
@@ -134,7 +148,13 @@ def _quick_topology(
 def check_command(
     topology_path: Annotated[
         Path | None,
-        typer.Option("--topology", "-t", help="Topology TOML file.", show_default=False),
+        typer.Option(
+            "--topology",
+            "-t",
+            help="Topology TOML file.",
+            show_default=False,
+            envvar="SEPCHECK_TOPOLOGY",
+        ),
     ] = None,
     as_roles: Annotated[
         list[Role] | None,
@@ -142,6 +162,7 @@ def check_command(
             "--as",
             help="Role this host plays (repeat for several); inferred when left out.",
             show_default=False,
+            envvar="SEPCHECK_AS",
         ),
     ] = None,
     manager: Annotated[
@@ -169,10 +190,12 @@ def check_command(
         typer.Option(
             "--stage",
             help="pre-install: a refused port proves the path (WARN, not FAIL).",
+            envvar="SEPCHECK_STAGE",
         ),
     ] = Stage.OPERATIONAL,
     output_format: Annotated[
-        ReportFormat, typer.Option("--format", "-f", help="Output on stdout.")
+        ReportFormat,
+        typer.Option("--format", "-f", help="Output on stdout.", envvar="SEPCHECK_FORMAT"),
     ] = ReportFormat.TABLE,
     outputs: Annotated[
         list[Path] | None,
@@ -183,10 +206,67 @@ def check_command(
             "the format: .json, .xml (JUnit), .prom (Prometheus textfile), .md (Markdown), "
             ".html (self-contained page).",
             show_default=False,
+            envvar="SEPCHECK_OUTPUT",
         ),
     ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            help="Write the reports into this folder under timestamped names "
+            "(sepcheck-<UTC time>-<host>.json), holding the folder's lock while the run "
+            "lasts.",
+            show_default=False,
+            envvar="SEPCHECK_OUTPUT_DIR",
+        ),
+    ] = None,
+    dir_formats: Annotated[
+        list[DirFormat] | None,
+        typer.Option(
+            "--output-dir-format",
+            help="Formats written into --output-dir (repeatable; default json).",
+            show_default=False,
+            envvar="SEPCHECK_OUTPUT_DIR_FORMAT",
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            min=1,
+            help="Keep only the N newest of this host's reports in --output-dir.",
+            show_default=False,
+            envvar="SEPCHECK_KEEP",
+        ),
+    ] = None,
+    lock_wait: Annotated[
+        float,
+        typer.Option(
+            "--lock-wait",
+            min=0,
+            help="Seconds to wait for another run's lock on the reports folder before "
+            "giving up with exit code 75.",
+            envvar="SEPCHECK_LOCK_WAIT",
+        ),
+    ] = 0.0,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Nothing on stdout: only the summary line (stderr); report files are "
+            "still written.",
+            envvar="SEPCHECK_QUIET",
+        ),
+    ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.01, help="Longest wait for one try, seconds.")
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.01,
+            help="Longest wait for one try, seconds.",
+            envvar="SEPCHECK_TIMEOUT",
+        ),
     ] = 1.5,
     retries: Annotated[
         int, typer.Option("--retries", min=0, max=20, help="Retries for silent probes.")
@@ -210,7 +290,10 @@ def check_command(
         int, typer.Option("--per-host", min=1, help="Probes in flight toward one address.")
     ] = 32,
     rate: Annotated[
-        float, typer.Option("--rate", min=0, help="Packets per second (0: no limit).")
+        float,
+        typer.Option(
+            "--rate", min=0, help="Packets per second (0: no limit).", envvar="SEPCHECK_RATE"
+        ),
     ] = 20_000.0,
     workers: Annotated[
         int | None,
@@ -235,8 +318,10 @@ def check_command(
         Path | None,
         typer.Option(
             "--baseline",
-            help="An earlier report: show what changed since, after the matrix.",
+            help="An earlier report: show what changed since, after the matrix. With "
+            "--output-dir, 'previous' means this host's newest report there.",
             show_default=False,
+            envvar="SEPCHECK_BASELINE",
         ),
     ] = None,
     fail_on: Annotated[
@@ -244,6 +329,7 @@ def check_command(
         typer.Option(
             "--fail-on",
             help="Exit 1 on any failing flow, or (with --baseline) only on regressions.",
+            envvar="SEPCHECK_FAIL_ON",
         ),
     ] = FailOn.FAILURE,
     mode: Annotated[
@@ -253,6 +339,7 @@ def check_command(
             help="connect: no privileges; raw: SYN probes and first-hand ICMP with TTLs, "
             "tells forged resets from closed ports (root or CAP_NET_RAW); auto: raw when "
             "allowed.",
+            envvar="SEPCHECK_MODE",
         ),
     ] = ProbeMode.CONNECT,
     catalogue_path: CatalogueOption = None,
@@ -262,8 +349,32 @@ def check_command(
         require_raw("--mode raw")
     raw = mode is ProbeMode.RAW or (mode is ProbeMode.AUTO and raw_allowed())
     backend_factory: type[Backend] = RawBackend if raw else SocketBackend
-    if fail_on is FailOn.REGRESSION and baseline is None:
-        raise UsageError("--fail-on regression needs --baseline REPORT")
+    if output_dir is not None and not output_dir.is_dir():
+        raise UsageError(
+            f"--output-dir: folder {output_dir} does not exist", hint="create it first"
+        )
+    if (keep is not None or dir_formats) and output_dir is None:
+        raise UsageError("--keep and --output-dir-format need --output-dir DIR")
+    archive = Archive(output_dir, host_tag()) if output_dir is not None else None
+    wants_previous = baseline is not None and str(baseline) == PREVIOUS
+    if wants_previous:
+        if archive is None:
+            raise UsageError(
+                "--baseline previous needs --output-dir DIR",
+                hint="or give the path of an earlier report",
+            )
+        baseline = archive.latest("json")
+        if baseline is None:
+            stderr_console().print(
+                f"sepcheck: no earlier report of this host in {output_dir}: nothing to "
+                "compare with yet",
+                markup=False,
+            )
+    if fail_on is FailOn.REGRESSION and baseline is None and not wants_previous:
+        raise UsageError(
+            "--fail-on regression needs --baseline REPORT",
+            hint="with --output-dir, --baseline previous compares with the last run",
+        )
     # Read the baseline first: a bad file should stop the run before minutes of probing.
     before = load_report(baseline) if baseline is not None else None
     catalogue = load_catalogue(catalogue_path)
@@ -329,7 +440,60 @@ def check_command(
         name=topology.name,
         sep_version=str(topology.sep_version) if topology.sep_version else None,
     )
-    show_progress = progress and err.is_terminal and plan.total > 1
+    # The reports folder's lock, taken before the first probe and held to the last write:
+    # an overlapping run (a timer firing while the last audit still runs) waits or gives
+    # up instead of writing into the same archive. (--output files need none: each is
+    # replaced atomically, and no lock file is left beside a user's own file.)
+    with contextlib.ExitStack() as locks:
+        if output_dir is not None:
+            locks.enter_context(folder_lock(output_dir, lock_wait))
+        _run_and_report(
+            plan=plan,
+            backend_factory=backend_factory,
+            settings=settings,
+            stage=stage,
+            info=info,
+            ref=ref,
+            catalogue_label=str(catalogue_path or "built-in"),
+            workers=workers,
+            progress=progress,
+            raw=raw,
+            outputs=outputs or [],
+            archive=archive,
+            dir_formats=dir_formats or [DirFormat.JSON],
+            keep=keep,
+            before=before,
+            baseline=baseline,
+            output_format=output_format,
+            quiet=quiet,
+            fail_on=fail_on,
+        )
+
+
+def _run_and_report(
+    *,
+    plan: Plan,
+    backend_factory: type[Backend],
+    settings: EngineSettings,
+    stage: Stage,
+    info: VantageInfo,
+    ref: TopologyRef,
+    catalogue_label: str,
+    workers: int | None,
+    progress: bool,
+    raw: bool,
+    outputs: list[Path],
+    archive: Archive | None,
+    dir_formats: list[DirFormat],
+    keep: int | None,
+    before: Report | None,
+    baseline: Path | None,
+    output_format: ReportFormat,
+    quiet: bool,
+    fail_on: FailOn,
+) -> None:
+    err = stderr_console()
+    show_progress = progress and not quiet and err.is_terminal and plan.total > 1
     bar = Progress(
         TextColumn("probing"),
         BarColumn(),
@@ -349,22 +513,34 @@ def check_command(
             stage=stage,
             vantage=info,
             topology=ref,
-            catalogue=str(catalogue_path or "built-in"),
-            spool_dir=outputs[0].parent if outputs else None,
+            catalogue=catalogue_label,
+            # Spools live in the temporary folder, never beside the reports: a killed run
+            # leaves nothing half-written where reports are collected.
+            spool_dir=None,
             workers=workers,
             on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
             mode="raw" if raw else "connect",
         )
     changes = None
+    written: list[Path] = []
     try:
         spools = run.collector.spools
-        for output in outputs or []:
-            fmt = OUTPUT_FORMATS[output.suffix.lower()]
-            write_atomic(output, iter(_report_chunks(fmt, run.head, spools)))
+        targets = [(output, OUTPUT_FORMATS[output.suffix.lower()]) for output in outputs]
+        if archive is not None:
+            extensions = list(dict.fromkeys(f.value for f in dir_formats))
+            named = archive.new_names(extensions)
+            targets += [(path, OUTPUT_FORMATS[path.suffix]) for path in named.values()]
+        for path, fmt in targets:
+            write_atomic(path, iter(_report_chunks(fmt, run.head, spools)))
+            written.append(path)
+        if archive is not None and keep is not None:
+            archive.prune(keep, list(dict.fromkeys(f.value for f in dir_formats)))
         if before is not None:
             text = "".join(report_chunks(run.head, spools))
             changes = diff_reports(before, Report.model_validate_json(text))
-        if output_format is not ReportFormat.TABLE:
+        if quiet:
+            pass
+        elif output_format is not ReportFormat.TABLE:
             write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
         else:
             console = stdout_console()
@@ -374,11 +550,13 @@ def check_command(
     finally:
         run.collector.close()
     err.print(summary_line(run.head), markup=False)
+    if archive is not None and written:
+        err.print(f"reports: {', '.join(str(p) for p in written)}", markup=False)
     if changes is not None:
         err.print(f"since {baseline}: {diff_summary(changes)}", markup=False)
     if run.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on is FailOn.REGRESSION:
-        assert changes is not None
-        raise typer.Exit(EXIT_FINDINGS if changes.regressions else EXIT_OK)
+        # No earlier report yet (the first scheduled run): nothing can have regressed.
+        raise typer.Exit(EXIT_FINDINGS if changes and changes.regressions else EXIT_OK)
     raise typer.Exit(EXIT_FINDINGS if run.head.verdict is Verdict.FAIL else EXIT_OK)

@@ -345,6 +345,50 @@ def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path, mo
         served.firewall(RULES)
 
 
+def test_a_killed_run_leaves_nothing_half_written(served: Lab, tmp_path: Path) -> None:
+    """SIGKILL mid-run (two worker processes probing): the reports folder holds no
+    partial or temporary file, the workers die with their parent, and the next run gets
+    the folder's lock at once."""
+    import signal
+    import time
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    served.firewall(RULES + "    ip daddr 198.19.0.0/16 tcp dport 8014 drop\n")
+    try:
+        args = ("--as", "client", "--manager", "198.19.0.0/22", "--output-dir", str(reports))
+        process = served.popen(
+            *SEPCHECK_CHECK, *args, "-q", "--workers", "2", "--concurrency", "32"
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (reports / ".sepcheck.lock").exists():
+            time.sleep(0.05)
+        time.sleep(2.0)  # probing: every 8014 probe waits for its timeout
+        assert process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+        assert [p.name for p in reports.iterdir()] == [".sepcheck.lock"]
+        # The lock went with the killed run and its workers: the next run takes it at once.
+        served.firewall(RULES)
+        code, report, err = sepcheck(
+            served,
+            "--as",
+            "client",
+            "--manager",
+            "198.19.0.1",
+            "--output-dir",
+            str(reports),
+            "--format",
+            "json",
+        )
+        assert report is not None, err
+        assert code in (0, 1), err
+        assert report["complete"] is True
+        assert len(list(reports.glob("sepcheck-*.json"))) == 1
+    finally:
+        served.firewall(RULES)
+
+
 @pytest.fixture(scope="module")
 def serving_139(served: Lab) -> Lab:
     served.serve(tcp=[139], udp=[])  # 137/udp is already served by the module listener
