@@ -319,6 +319,9 @@ class _Run:
         if flight.serial != serial or flight.try_ is None:
             return
         attempt = flight.try_
+        # Whatever expire() finds is its return value; a callback it triggers on the way
+        # must not settle the flight a second time.
+        flight.try_ = None
         self._guard(lambda: self._settled(flight, attempt.expire()))
 
     def _settled(self, flight: _Flight, outcome: Outcome) -> None:

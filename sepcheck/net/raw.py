@@ -292,9 +292,13 @@ class RawUdpChannel(_Pending):
     def expire(self) -> Outcome:
         if self.done is None:
             return SILENT
-        self._ready()  # what arrived while the loop was busy still counts
-        if self.done is None:
-            return SILENT  # settled just now: the engine already has it
+        # What arrived while the loop was busy still counts; it is returned, not passed to
+        # the engine's callback, which must not hear of this try twice.
+        caught: list[Outcome] = []
+        self.done = caught.append
+        self._ready()
+        if caught:
+            return caught[0]
         self.done = None
         return self._take_held()
 

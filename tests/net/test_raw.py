@@ -1,0 +1,96 @@
+"""The raw backend on loopback (root only): its contract with the engine, where a wrong
+implementation would report a probe twice or lose an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+
+import pytest
+
+from sepcheck.net.raw import RawBackend, raw_problem
+from sepcheck.results import Outcome, State
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or raw_problem() is not None, reason="raw sockets need root and scapy"
+)
+
+
+def test_udp_answer_found_at_the_deadline_is_returned_once() -> None:
+    """The loop never ran the readiness callback (it was busy): expire() must return the
+    answer that waits in the socket, and not also pass it to the engine's callback."""
+
+    async def main() -> tuple[Outcome, list[Outcome]]:
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.bind(("127.0.0.1", 0))
+        backend = RawBackend()
+        heard: list[Outcome] = []
+        try:
+            channel = backend.open_udp("127.0.0.1", server.getsockname()[1])
+            attempt = channel.send(b"ping", heard.append)
+            _, peer = server.recvfrom(100)  # blocking: the probe has left
+            server.sendto(b"pong", peer)
+            # Block (a busy loop) until the reply waits on the probe's socket; the loop
+            # gets no chance to run the readiness callback.
+            assert select.select([channel.sock], [], [], 2)[0]
+            outcome = attempt.expire()
+            channel.close()
+            return outcome, heard
+        finally:
+            backend.close()
+            server.close()
+
+    outcome, heard = asyncio.run(main())
+    assert heard == []
+    assert (outcome.state, outcome.reason, outcome.ttl) == (State.OPEN, "udp-response", 64)
+
+
+def test_tcp_reset_and_syn_ack_with_a_reference_ttl() -> None:
+    async def main() -> list[Outcome]:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: the kernel answers RST
+        backend = RawBackend()
+        loop = asyncio.get_running_loop()
+        try:
+            results = []
+            for port in (listener.getsockname()[1], closed.getsockname()[1]):
+                answer: asyncio.Future[Outcome] = loop.create_future()
+                backend.start_tcp("127.0.0.1", port, answer.set_result)
+                results.append(await asyncio.wait_for(answer, 2))
+            return results
+        finally:
+            backend.close()
+            listener.close()
+            closed.close()
+
+    opened, refused = asyncio.run(main())
+    assert (opened.state, opened.reason, opened.reply_from, opened.ttl) == (
+        State.OPEN,
+        "syn-ack",
+        "127.0.0.1",
+        64,
+    )
+    assert opened.rtt_exact
+    assert (refused.state, refused.reason) == (State.REFUSED, "reset")
+    assert refused.note == "reset (ttl 64, as the host's own replies)"
+
+
+def test_close_releases_every_socket() -> None:
+    async def main() -> int:
+        backend = RawBackend()
+        before = len(os.listdir("/proc/self/fd"))
+        backend.start_tcp("127.0.0.1", 9, lambda _: None)
+        backend.start_tcp("::1", 9, lambda _: None)
+        channel = backend.open_udp("127.0.0.1", 9)
+        channel.send(b"x", lambda _: None)
+        await asyncio.sleep(0.05)
+        channel.close()
+        backend.close()
+        return len(os.listdir("/proc/self/fd")) - before
+
+    assert asyncio.run(main()) == 0
