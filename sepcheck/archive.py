@@ -1,6 +1,7 @@
 """A folder of timestamped reports for scheduled audits (``check --output-dir``).
 
-Names are ``sepcheck-<UTC time>-<host>.<ext>`` (``sepcheck-20261129T031500Z-sepm01.json``):
+Names are ``sepcheck-<UTC time>-<tag>.<ext>`` (``sepcheck-20261129T031500Z-sepm01.json``;
+the tag is the short host name unless --report-tag says otherwise):
 they sort by time, and several vantage hosts can share one folder (each prunes only its
 own reports). A run holds the folder's lock (``.sepcheck.lock``, flock) from before the
 first probe to its last write, so two overlapping runs (a timer firing while the previous
@@ -11,6 +12,7 @@ it is killed. Reports are written atomically (report/writer.py).
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import socket
@@ -32,10 +34,11 @@ class LockBusy(SepcheckError):
     exit_code = 75  # EX_TEMPFAIL (sysexits.h)
 
 
-def host_tag(hostname: str | None = None) -> str:
-    """The host part of a report name: the short host name, safe in a file name."""
-    name = (hostname or socket.gethostname()).split(".")[0] or "host"
-    return re.sub(r"[^A-Za-z0-9_]+", "_", name)
+def host_tag(tag: str | None = None) -> str:
+    """The host part of a report name: ``tag``, else the short host name; made safe in a
+    file name (anything but letters, digits, '_' and '-' becomes '_')."""
+    name = tag or socket.gethostname().split(".")[0] or "host"
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Archive:
 
     def _pattern(self, extension: str) -> re.Pattern[str]:
         return re.compile(
-            rf"sepcheck-(\d{{8}}T\d{{6}}Z)(?:-(\d+))?-{re.escape(self.host)}\.{extension}"
+            rf"sepcheck-(\d{{8}}T\d{{6}}Z)-{re.escape(self.host)}(?:\.(\d+))?\.{extension}"
         )
 
     def reports(self, extension: str) -> list[Path]:
@@ -64,15 +67,15 @@ class Archive:
 
     def new_names(self, extensions: list[str], when: datetime | None = None) -> dict[str, Path]:
         """Fresh names for this run's reports, one per extension, sharing one stem that no
-        existing report uses (two runs in the same second get -1, -2, ...)."""
+        existing report uses (two runs in the same second get .1, .2, ...; a tag never
+        holds a dot, so the serial cannot be mistaken for part of it)."""
         stamp = (when or datetime.now(UTC)).strftime(_STAMP)
         serial = 0
         while True:
-            suffix = f"-{serial}" if serial else ""
-            stem = f"sepcheck-{stamp}{suffix}-{self.host}"
-            names = {ext: self.folder / f"{stem}.{ext}" for ext in extensions}
-            if not any(path.exists() for path in names.values()):
-                return names
+            suffix = f".{serial}" if serial else ""
+            stem = f"sepcheck-{stamp}-{self.host}{suffix}"
+            if not any(self.folder.glob(f"{glob.escape(stem)}.*")):
+                return {ext: self.folder / f"{stem}.{ext}" for ext in extensions}
             serial += 1
 
     def prune(self, keep: int, extensions: list[str]) -> list[Path]:

@@ -21,7 +21,7 @@ import pytest
 
 from sepcheck.archive import LOCK_NAME, folder_lock, host_tag
 
-NAME = re.compile(r"sepcheck-\d{8}T\d{6}Z(-\d+)?-" + re.escape(host_tag()) + r"\.(json|prom)")
+NAME = re.compile(r"sepcheck-\d{8}T\d{6}Z-" + re.escape(host_tag()) + r"(\.\d+)?\.(json|prom)")
 
 
 @pytest.fixture

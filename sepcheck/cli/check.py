@@ -239,6 +239,16 @@ def check_command(
             envvar="SEPCHECK_KEEP",
         ),
     ] = None,
+    report_tag: Annotated[
+        str | None,
+        typer.Option(
+            "--report-tag",
+            help="Name part of the reports in --output-dir (default: this host's short "
+            "name); set it where the host name changes every run (a Kubernetes pod).",
+            show_default=False,
+            envvar="SEPCHECK_REPORT_TAG",
+        ),
+    ] = None,
     lock_wait: Annotated[
         float,
         typer.Option(
@@ -353,9 +363,9 @@ def check_command(
         raise UsageError(
             f"--output-dir: folder {output_dir} does not exist", hint="create it first"
         )
-    if (keep is not None or dir_formats) and output_dir is None:
-        raise UsageError("--keep and --output-dir-format need --output-dir DIR")
-    archive = Archive(output_dir, host_tag()) if output_dir is not None else None
+    if (keep is not None or dir_formats or report_tag) and output_dir is None:
+        raise UsageError("--keep, --output-dir-format and --report-tag need --output-dir DIR")
+    archive = Archive(output_dir, host_tag(report_tag)) if output_dir is not None else None
     wants_previous = baseline is not None and str(baseline) == PREVIOUS
     if wants_previous:
         if archive is None:

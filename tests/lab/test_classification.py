@@ -224,7 +224,8 @@ def nmap_states(
     lab: Lab, address: str, tcp: list[int], udp: list[int]
 ) -> dict[tuple[str, int], str]:
     ports = ",".join([f"T:{p}" for p in tcp] + [f"U:{p}" for p in udp])
-    args = ["nmap", "-n", "-Pn", "-sT", "-sU", "--reason", "-T4", "-oX", "-", "-p", ports]
+    scans = (["-sT"] if tcp else []) + (["-sU"] if udp else [])
+    args = ["nmap", "-n", "-Pn", *scans, "--reason", "-T4", "-oX", "-", "-p", ports]
     if ":" in address:
         args.append("-6")
     done = lab.exec(*args, address, timeout=300)
@@ -253,7 +254,17 @@ def test_agrees_with_nmap(served: Lab, tmp_path: Path, family: int) -> None:
         tcp=[p for (proto, p) in ours if proto == "tcp"],
         udp=[p for (proto, p) in ours if proto == "udp"],
     )
-    assert {k: NMAP_STATE[v] for k, v in theirs.items()} == ours
+    mapped = {k: NMAP_STATE[v] for k, v in theirs.items()}
+    if family == 6:
+        # nmap -sT -6 often reports the router's ICMPv6 port unreachable for a TCP port as
+        # "filtered (no-response)" although connect() fails at once with ECONNREFUSED (a
+        # plain Python connect in the same lab sees 111 every time, nmap "filtered" in
+        # most runs): a miss of nmap's, asserted as such.
+        key = ("tcp", 8765)
+        assert ours[key] == "refused"
+        assert mapped[key] in ("refused", "filtered")
+        mapped[key] = ours[key]
+    assert mapped == ours
 
 
 def test_shipped_catalogue_from_a_client(served: Lab, tmp_path: Path) -> None:
