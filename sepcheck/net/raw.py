@@ -42,7 +42,7 @@ from collections.abc import Callable
 
 from sepcheck.net import packets
 from sepcheck.net.classify import classify_errno, classify_icmp
-from sepcheck.net.sockets import _EMFILE, _Poller
+from sepcheck.net.sockets import _EMFILE, _Poller, send_datagram
 from sepcheck.net.ttl import judge_ttl
 from sepcheck.results import SILENT, LocalResourceError, Outcome, State
 
@@ -253,17 +253,10 @@ class RawUdpChannel(_Pending):
         self.done = done
         self.held = None
         self._mark_sent()
-        try:
-            self.sock.send(payload)
-        except BlockingIOError:
-            pass  # the socket buffer is full: this try stays silent
-        except OSError as exc:
-            if exc.errno in _EMFILE:
-                raise LocalResourceError(exc.errno, exc.strerror) from None
-            found = classify_errno(exc.errno or 0, udp=True)
-            state, reason = found if found else (State.FILTERED, "local-error")
+        refused = send_datagram(self.sock, payload)
+        if refused is not None:
             self.done = None
-            asyncio.get_running_loop().call_soon(done, Outcome(state, reason))
+            asyncio.get_running_loop().call_soon(done, refused)
         return self
 
     def _ready(self) -> None:

@@ -146,6 +146,20 @@ def _errno_outcome(err: int, rtt: float | None, *, udp: bool) -> Outcome:
     return Outcome(state, reason, None, rtt)
 
 
+def send_datagram(sock: socket.socket, payload: bytes) -> Outcome | None:
+    """Send one UDP try; the outcome when the local stack refuses it at once (no route, a
+    local firewall), None when it left (or the buffer is full: the try stays silent)."""
+    try:
+        sock.send(payload)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno in _EMFILE:
+            raise LocalResourceError(exc.errno, exc.strerror) from None
+        return _errno_outcome(exc.errno or 0, None, udp=True)
+    return None
+
+
 class TcpTry:
     """One TCP connect() in flight. Calls ``done`` once if the socket settles before the
     engine calls ``expire()``; after either, the socket is closed."""
@@ -251,14 +265,9 @@ class UdpChannel:
     def send(self, payload: bytes, done: Done) -> UdpChannel:
         self.done = done
         self.sent = time.monotonic()
-        try:
-            self.sock.send(payload)
-        except BlockingIOError:
-            pass  # the socket buffer is full: this try stays silent
-        except OSError as exc:
-            if exc.errno in _EMFILE:
-                raise LocalResourceError(exc.errno, exc.strerror) from None
-            self.loop.call_soon(done, _errno_outcome(exc.errno or 0, None, udp=True))
+        refused = send_datagram(self.sock, payload)
+        if refused is not None:
+            self.loop.call_soon(done, refused)
             return self
         if self.fd == -1:
             self.fd = self.sock.fileno()

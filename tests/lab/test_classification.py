@@ -172,7 +172,9 @@ def sepcheck(lab: Lab, *args: str) -> tuple[int, dict[str, Any] | None, str]:
     return done.returncode, report, done.stderr
 
 
-def check_lab_cases(lab: Lab, tmp_path: Path, family: int) -> tuple[int, dict[str, Any]]:
+def check_lab_cases(
+    lab: Lab, tmp_path: Path, family: int, *extra: str
+) -> tuple[int, dict[str, Any]]:
     """Run sepcheck on every lab case from the client; exit code and JSON report."""
     catalogue = lab_catalogue(tmp_path / "lab-catalogue.toml")
     topology = lab_topology(tmp_path / "lab.toml", family)
@@ -187,6 +189,7 @@ def check_lab_cases(lab: Lab, tmp_path: Path, family: int) -> tuple[int, dict[st
         "--format",
         "json",
         "-4" if family == 4 else "-6",
+        *extra,
     )
     assert report is not None, err
     return code, report

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from tests.lab.lab import Lab
-from tests.lab.test_classification import CASES, RULES, lab_catalogue, lab_topology, sepcheck
+from tests.lab.test_classification import (
+    CASES,
+    RULES,
+    check_lab_cases,
+    lab_catalogue,
+    lab_topology,
+    sepcheck,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -36,29 +43,9 @@ def served(lab: Lab) -> Lab:
     return lab
 
 
-def check_cases(lab: Lab, tmp_path: Path, family: int, *args: str) -> tuple[int, dict[str, Any]]:
-    catalogue = lab_catalogue(tmp_path / "lab-catalogue.toml")
-    topology = lab_topology(tmp_path / "lab.toml", family)
-    code, report, err = sepcheck(
-        lab,
-        "--catalogue",
-        str(catalogue),
-        "--topology",
-        str(topology),
-        "--as",
-        "client",
-        "--format",
-        "json",
-        f"-{family}",
-        *args,
-    )
-    assert report is not None, err
-    return code, report
-
-
 @pytest.mark.parametrize("family", [4, 6])
 def test_raw_mode_adds_the_evidence(served: Lab, tmp_path: Path, family: int) -> None:
-    _, report = check_cases(served, tmp_path, family, "--mode", "raw", "--stage", "pre-install")
+    _, report = check_lab_cases(served, tmp_path, family, "--mode", "raw", "--stage", "pre-install")
     assert report["parameters"]["mode"] == "raw"
     router = served.router_v4 if family == 4 else served.router_v6
     server = served.server_v4 if family == 4 else served.server_v6
@@ -98,8 +85,8 @@ def test_raw_mode_adds_the_evidence(served: Lab, tmp_path: Path, family: int) ->
 def test_raw_and_connect_modes_agree_on_every_state(
     served: Lab, tmp_path: Path, family: int
 ) -> None:
-    _, raw = check_cases(served, tmp_path, family, "--mode", "raw")
-    _, connect = check_cases(served, tmp_path, family, "--mode", "connect")
+    _, raw = check_lab_cases(served, tmp_path, family, "--mode", "raw")
+    _, connect = check_lab_cases(served, tmp_path, family, "--mode", "connect")
     assert connect["parameters"]["mode"] == "connect"
     states = {r["flow"]: r["state"] for r in connect["results"]}
     assert {r["flow"]: r["state"] for r in raw["results"]} == states
