@@ -207,7 +207,13 @@ def test_trace_a_catalogue_flow(served: Lab, tmp_path: Path) -> None:
         "udp-response",  # the NBSTAT payload got an answer
     )
     done = served.exec(
-        sys.executable, "-m", "sepcheck", "trace", *common, "client-manager-tcp-open", "10.1.1.1"
+        sys.executable,
+        "-m",
+        "sepcheck",
+        "trace",
+        *common,
+        "client-manager-tcp-open",
+        "198.18.99.99",
     )
     assert done.returncode == 2
     assert "is not one of its destinations" in done.stderr
