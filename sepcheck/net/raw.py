@@ -37,6 +37,7 @@ import os
 import random
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
 
@@ -308,6 +309,37 @@ class RawUdpChannel(_Pending):
         self.sock.close()
 
 
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+_BPF_LDX_B_MSH, _BPF_LD_H_IND, _BPF_LD_H_ABS = 0xB1, 0x48, 0x28
+_BPF_JEQ_K, _BPF_RET_K = 0x15, 0x06
+
+
+def _keep_only_port(sock: socket.socket, version: int, port: int) -> None:
+    """Have the kernel drop, before they are queued, the TCP segments not sent to ``port``.
+
+    A raw TCP socket receives a copy of every TCP segment the host gets: on a busy server
+    (a SEP manager with its clients) that would be thousands a second for the event loop
+    to read and discard. A classic BPF program keeps only those whose destination port is
+    the probes' source port. An IPv4 raw socket's filter sees the IP header first (the TCP
+    header starts at IHL*4); an IPv6 one sees the TCP header. Linux only; where it cannot
+    be attached, the reader filters by port itself as before."""
+    import ctypes
+
+    if version == 4:
+        program = [
+            (_BPF_LDX_B_MSH, 0, 0, 0),  # X = 4 * (IP header length)
+            (_BPF_LD_H_IND, 0, 0, 2),  # A = TCP destination port
+        ]
+    else:
+        program = [(_BPF_LD_H_ABS, 0, 0, 2)]
+    program += [(_BPF_JEQ_K, 0, 1, port), (_BPF_RET_K, 0, 0, 0x40000), (_BPF_RET_K, 0, 0, 0)]
+    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+
+
 class _Side:
     """The raw sockets of one address family."""
 
@@ -329,6 +361,8 @@ class _Side:
                 self.holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             self.holder.bind(("::" if self.version == 6 else "0.0.0.0", 0))
             self.sport: int = self.holder.getsockname()[1]
+            if sys.platform == "linux":
+                _keep_only_port(self.tcp, self.version, self.sport)
             for sock in (self.tcp, self.icmp):
                 sock.setblocking(False)
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)

@@ -94,3 +94,44 @@ def test_close_releases_every_socket() -> None:
         return len(os.listdir("/proc/self/fd")) - before
 
     assert asyncio.run(main()) == 0
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_the_kernel_keeps_other_tcp_traffic_off_the_raw_socket(address: str) -> None:
+    """A busy server's own TCP traffic never reaches the event loop: only segments to the
+    probes' source port are queued on the raw socket."""
+    from sepcheck.net import packets
+
+    async def main() -> tuple[list[int], int]:
+        backend = RawBackend()
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            backend.start_tcp(address, 9, lambda _: None)  # opens the raw sockets
+            side = backend.sides[family]
+            # Unrelated traffic on loopback, with no await: the loop reads nothing of it.
+            server = socket.socket(family)
+            server.bind((address, 0))
+            server.listen(1)
+            client = socket.create_connection(server.getsockname()[:2])
+            peer, _ = server.accept()
+            client.sendall(b"x" * 1000)
+            peer.recv(1000)
+            for sock in (client, peer, server):
+                sock.close()
+            ports = []
+            while (got := side.receive(side.tcp)) is not None:
+                data, extra, sender = got
+                reply = (
+                    packets.parse_tcp4(data)
+                    if family == socket.AF_INET
+                    else packets.parse_tcp6(data, sender, extra.ttl or 0)
+                )
+                assert reply is not None
+                ports.append(reply.dport)
+            return ports, side.sport
+        finally:
+            backend.close()
+
+    ports, sport = asyncio.run(main())
+    assert ports  # the probe's own answer (a RST from port 9) is there
+    assert set(ports) == {sport}
