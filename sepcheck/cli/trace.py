@@ -130,7 +130,12 @@ def trace_command(
         str | None,
         typer.Argument(help="With --topology: which destination of the flow (default: all)."),
     ] = None,
-    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", "-p", min=1, max=65535, help="Destination port (without --topology)."
+        ),
+    ] = None,
     protocol: Annotated[Protocol, typer.Option("--protocol", help="tcp or udp.")] = Protocol.TCP,
     topology_path: Annotated[
         Path | None,
@@ -140,7 +145,9 @@ def trace_command(
         list[Role] | None,
         typer.Option("--as", help="Role this host plays (with --topology).", show_default=False),
     ] = None,
-    max_hops: Annotated[int, typer.Option("--max-hops", min=1, max=64)] = 30,
+    max_hops: Annotated[
+        int, typer.Option("--max-hops", min=1, max=64, help="Highest TTL probed.")
+    ] = 30,
     tries: Annotated[int, typer.Option("--tries", min=1, max=10, help="Probes per hop.")] = 2,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.05, help="Wait per probe, seconds.")
