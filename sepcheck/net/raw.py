@@ -144,9 +144,6 @@ class _Pending:
         if done is not None:
             done(outcome)
 
-    def hold(self, outcome: Outcome) -> None:
-        self.held = outcome
-
     def _forget(self) -> None:
         """Stop matching replies to this try."""
 
@@ -580,7 +577,7 @@ class RawBackend:
         if reference is not None:
             attempt.settle(self.judged(outcome, attempt.address, reference))
             return
-        attempt.hold(outcome)
+        attempt.held = outcome
         self.waiting.setdefault(attempt.packed, []).append(attempt)
         self._ping(attempt.packed, attempt.address)
 
