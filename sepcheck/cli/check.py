@@ -536,15 +536,15 @@ def _run_and_report(
     try:
         spools = run.collector.spools
         targets = [(output, OUTPUT_FORMATS[output.suffix.lower()]) for output in outputs]
+        extensions = list(dict.fromkeys(f.value for f in dir_formats))
         if archive is not None:
-            extensions = list(dict.fromkeys(f.value for f in dir_formats))
             named = archive.new_names(extensions)
             targets += [(path, OUTPUT_FORMATS[path.suffix]) for path in named.values()]
         for path, fmt in targets:
             write_atomic(path, iter(_report_chunks(fmt, run.head, spools)))
             written.append(path)
         if archive is not None and keep is not None:
-            archive.prune(keep, list(dict.fromkeys(f.value for f in dir_formats)))
+            archive.prune(keep, extensions)
         if before is not None:
             text = "".join(report_chunks(run.head, spools))
             changes = diff_reports(before, Report.model_validate_json(text))

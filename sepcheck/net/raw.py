@@ -43,7 +43,14 @@ from collections.abc import Callable
 
 from sepcheck.net import packets
 from sepcheck.net.classify import classify_errno, classify_icmp
-from sepcheck.net.sockets import _EMFILE, _Poller, send_datagram
+from sepcheck.net.sockets import (
+    _EMFILE,
+    _new_socket,
+    _Poller,
+    resolve_addresses,
+    running_poller,
+    send_datagram,
+)
 from sepcheck.net.ttl import judge_ttl
 from sepcheck.results import SILENT, LocalResourceError, Outcome, State
 
@@ -221,18 +228,10 @@ class RawUdpChannel(_Pending):
         super().__init__(backend, address, packed)
         self.side = side
         self.poller = backend.poller()
-        family = socket.AF_INET6 if len(packed) == 16 else socket.AF_INET
+        sock = self.sock = _new_socket(address, socket.SOCK_DGRAM)
         try:
-            sock = socket.socket(family, socket.SOCK_DGRAM | getattr(socket, "SOCK_NONBLOCK", 0))
-        except OSError as exc:
-            if exc.errno in _EMFILE:
-                raise LocalResourceError(exc.errno, exc.strerror) from None
-            raise
-        self.sock = sock
-        try:
-            sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-            if family == socket.AF_INET:
+            if len(packed) == 4:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_RECVTTL, 1)
             else:
                 sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVHOPLIMIT, 1)
@@ -439,9 +438,7 @@ class RawBackend:
     # -- the engine's Backend protocol ------------------------------------------------
 
     async def resolve(self, name: str, family: int) -> list[str]:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(name, None, family=family, type=socket.SOCK_STREAM)
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return await resolve_addresses(name, family)
 
     def start_tcp(self, address: str, port: int, done: Done, ttl: int | None = None) -> RawTcpTry:
         packed = packets.pack_address(address)
@@ -466,9 +463,7 @@ class RawBackend:
     # -- plumbing ---------------------------------------------------------------------
 
     def poller(self) -> _Poller:
-        loop = asyncio.get_running_loop()
-        if self._poller is None or self._poller.loop is not loop:
-            self._poller = _Poller(loop)
+        self._poller = running_poller(self._poller)
         return self._poller
 
     def _side(self, packed: bytes) -> _Side:

@@ -90,6 +90,14 @@ class _Poller:
         self.callbacks.clear()
 
 
+def running_poller(current: _Poller | None) -> _Poller:
+    """``current`` if it serves the running loop, else a new poller for it."""
+    loop = asyncio.get_running_loop()
+    if current is None or current.loop is not loop:
+        return _Poller(loop)
+    return current
+
+
 _EPOLLOUT = getattr(select, "EPOLLOUT", 4)
 _EPOLLIN = getattr(select, "EPOLLIN", 1)
 
@@ -109,6 +117,13 @@ def _kernel_rtt(sock: socket.socket) -> float | None:
 
 
 _NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+
+
+async def resolve_addresses(name: str, family: int) -> list[str]:
+    """The addresses of ``name`` (the resolver's order, without repeats), for any backend."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(name, None, family=family, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _new_socket(address: str, kind: socket.SocketKind) -> socket.socket:
@@ -326,9 +341,7 @@ class SocketBackend:
         self._poller: _Poller | None = None
 
     def _poll(self) -> _Poller:
-        loop = asyncio.get_running_loop()
-        if self._poller is None or self._poller.loop is not loop:
-            self._poller = _Poller(loop)
+        self._poller = running_poller(self._poller)
         return self._poller
 
     def close(self) -> None:
@@ -337,9 +350,7 @@ class SocketBackend:
             self._poller = None
 
     async def resolve(self, name: str, family: int) -> list[str]:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(name, None, family=family, type=socket.SOCK_STREAM)
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return await resolve_addresses(name, family)
 
     def start_tcp(self, address: str, port: int, done: Done) -> TcpTry:
         return TcpTry(self._poll(), address, port, done)
