@@ -9,23 +9,29 @@ front and names the file, the entry and the field of the first problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sepcheck.data import data_dir
 from sepcheck.errors import CatalogueError, Location, VersionError
-from sepcheck.model import Expect, Protocol, Role, Scope, Severity
+from sepcheck.model import Expect, HostOS, Protocol, Role, Scope, Severity
 from sepcheck.tomlsrc import find_line, load_toml
 from sepcheck.validation import located_error
 from sepcheck.versions import Applicability, SepVersion, parse_applicability
 
 CATALOGUE_SCHEMA = 1
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_]+)+$")
+
+SITE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "management_server_list": ("http", "https"),
+}
+"""Site settings a topology can give (top-level keys) and the values each takes. A group of
+alternatives names one of them (``setting``): the topology's value picks its members."""
 
 
 class Entry(BaseModel):
@@ -58,6 +64,27 @@ class Entry(BaseModel):
     )
     scope: Scope = Scope.NETWORK
     severity: Severity = Severity.FAIL
+    group: str | None = Field(
+        default=None,
+        description="Group of alternatives (see [groups]): one member working is enough.",
+    )
+    choice: str | None = Field(
+        default=None,
+        description="Value of the group's site setting that selects this member.",
+    )
+    target_os: HostOS | None = Field(
+        default=None,
+        description="Planned only toward host groups of this OS ('windows' also takes "
+        "host groups without an os).",
+    )
+    ipv4_only: bool = Field(
+        default=False, description="The protocol has no IPv6 form: never planned to IPv6."
+    )
+    via_proxy: str | None = Field(
+        default=None,
+        description="Id of the entry toward the proxy that carries this flow when the site "
+        "declares proxy hosts; the direct flow is then not planned.",
+    )
     notes: tuple[str, ...] = ()
 
     @field_validator("id")
@@ -86,6 +113,10 @@ class Entry(BaseModel):
             )
         if self.scope is Scope.LOCAL and self.expect is Expect.UNREACHABLE:
             raise ValueError("a local-scope entry cannot be must-not-reach; use scope network")
+        if self.choice is not None and self.group is None:
+            raise ValueError("'choice' needs 'group': it picks this member of a group")
+        if self.group is not None and self.expect is Expect.UNREACHABLE:
+            raise ValueError("a must-not-reach entry cannot be one of a group of alternatives")
         return self
 
     @cached_property
@@ -109,6 +140,79 @@ class Feature(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     description: str = Field(min_length=1)
+    requires: tuple[str, ...] = Field(
+        default=(), description="Features a topology must also enable with this one."
+    )
+    excludes: tuple[str, ...] = Field(
+        default=(), description="Features a topology cannot enable together with this one."
+    )
+
+
+class GroupDefault(BaseModel):
+    """The members a group takes, for some versions, when the topology does not say."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    versions: str = Field(description="Versions this default applies to, as in entries.")
+    choose: tuple[str, ...] = Field(min_length=1)
+    why: str = Field(default="", description="Why this is the default, for plans to show.")
+
+    @field_validator("versions")
+    @classmethod
+    def _check_versions(cls, value: str) -> str:
+        try:
+            parse_applicability(value)
+        except VersionError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+        return value
+
+    def applies_to(self, version: SepVersion | None) -> bool:
+        return parse_applicability(self.versions).applies_to(version)
+
+
+class Group(BaseModel):
+    """Flows that are alternatives: a host passes when one of them works for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: str = Field(min_length=1)
+    setting: str | None = Field(
+        default=None, description="Site setting (topology key) whose values pick the members."
+    )
+    defaults: tuple[GroupDefault, ...] = Field(
+        default=(),
+        description="Members by version when the topology leaves the setting out; "
+        "the first that applies wins.",
+    )
+
+    @field_validator("setting")
+    @classmethod
+    def _check_setting(cls, value: str | None) -> str | None:
+        if value is not None and value not in SITE_SETTINGS:
+            raise ValueError(
+                f"unknown site setting {value!r}; known: {', '.join(sorted(SITE_SETTINGS))}"
+            )
+        return value
+
+    def default_choice(self, version: SepVersion | None) -> GroupDefault | None:
+        """The first default that applies to ``version``; for an unknown version, every
+        member any default takes (the site could be any of them)."""
+        if version is None and self.defaults:
+            every = tuple(dict.fromkeys(c for d in self.defaults for c in d.choose))
+            return GroupDefault(versions="all", choose=every, why="the site's version is not given")
+        return next((d for d in self.defaults if d.applies_to(version)), None)
+
+
+class RoleInfo(BaseModel):
+    """What the catalogue says of a role: a GUP is also a client, and so on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: str = ""
+    implies: tuple[Role, ...] = Field(
+        default=(), description="Roles a host of this role also plays (its flows too)."
+    )
+    why: str = Field(default="", description="The reason, with its source, for plans to show.")
 
 
 class _File(BaseModel):
@@ -118,6 +222,8 @@ class _File(BaseModel):
     description: str = ""
     notes: tuple[str, ...] = ()
     features: dict[str, Feature] = Field(default_factory=dict)
+    groups: dict[str, Group] = Field(default_factory=dict)
+    roles: dict[Role, RoleInfo] = Field(default_factory=dict)
     entry: tuple[Entry, ...] = ()
 
     @field_validator("schema_")
@@ -139,6 +245,30 @@ class Catalogue:
     sources: tuple[Path, ...]
     features: dict[str, Feature]
     """Site options that entries can depend on, by name."""
+    groups: dict[str, Group] = field(default_factory=dict)
+    """Groups of alternatives, by name."""
+    roles: dict[Role, RoleInfo] = field(default_factory=dict)
+    """What the catalogue says of roles (implications), by role."""
+
+    def implied_roles(self, roles: Iterable[Role]) -> dict[Role, Role]:
+        """Roles implied by ``roles`` (transitively) that are not among them, each with
+        the role that brought it in."""
+        given = list(dict.fromkeys(roles))
+        found: dict[Role, Role] = {}
+        queue = list(given)
+        while queue:
+            role = queue.pop(0)
+            info = self.roles.get(role)
+            for implied in info.implies if info else ():
+                if implied not in given and implied not in found:
+                    found[implied] = role
+                    queue.append(implied)
+        return found
+
+    def implying(self, role: Role) -> tuple[Role, ...]:
+        """Roles whose hosts also play ``role`` (a GUP host is a client host too)."""
+        out = [r for r in self.roles if role in self.implied_roles([r])]
+        return tuple(out)
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries)
@@ -267,11 +397,113 @@ def _check_whole(entries: list[tuple[Entry, Path, str]], features: dict[str, Fea
             )
 
 
+def _check_links(
+    entries: list[tuple[Entry, Path, str]],
+    features: dict[str, Feature],
+    groups: dict[str, Group],
+) -> None:
+    """Groups, choices, proxies and feature links name things that exist and fit."""
+    by_id = {entry.id: entry for entry, _, _ in entries}
+    for entry, path, text in entries:
+        problem, key, hint = _link_problem(entry, by_id, groups)
+        if problem:
+            raise CatalogueError(
+                f"entry {entry.id!r}: {problem}",
+                location=Location(path, _line_of_id(text, entry.id), f"entry.{key}"),
+                hint=hint,
+            )
+    for name, feature in features.items():
+        for other in (*feature.requires, *feature.excludes):
+            if other not in features:
+                raise CatalogueError(
+                    f"feature {name!r} names undeclared feature {other!r}",
+                    location=Location(None, None, f"features.{name}"),
+                    hint="requires and excludes name features declared in [features]",
+                )
+    for name, group in groups.items():
+        allowed = SITE_SETTINGS.get(group.setting or "", ())
+        members = [e for e, _, _ in entries if e.group == name]
+        if not members:
+            raise CatalogueError(
+                f"group {name!r} has no member entries",
+                location=Location(None, None, f"groups.{name}"),
+                hint=f"add group = {name!r} to the entries that are alternatives, or remove it",
+            )
+        for default in group.defaults:
+            for value in default.choose:
+                if value not in allowed:
+                    raise CatalogueError(
+                        f"group {name!r}: default choice {value!r} is not a value of "
+                        f"setting {group.setting!r}",
+                        location=Location(None, None, f"groups.{name}.defaults"),
+                        hint=f"choose from: {', '.join(allowed) or '(the group has no setting)'}",
+                    )
+
+
+def _link_problem(
+    entry: Entry, by_id: dict[str, Entry], groups: dict[str, Group]
+) -> tuple[str, str, str]:
+    """What is wrong with the entry's group, choice or proxy link ('' when nothing)."""
+    if entry.group is not None:
+        group = groups.get(entry.group)
+        if group is None:
+            return (
+                f"group {entry.group!r} is not declared",
+                "group",
+                f"declare it in a [groups.{entry.group}] table with a description",
+            )
+        others = [e for e in by_id.values() if e.group == entry.group and e is not entry]
+        if any((o.source, o.destination) != (entry.source, entry.destination) for o in others):
+            return (
+                f"members of group {entry.group!r} must share source and destination",
+                "group",
+                "alternatives are ways for one source to reach one destination",
+            )
+        allowed = SITE_SETTINGS.get(group.setting or "", ())
+        if (entry.choice is None) != (not allowed):
+            return (
+                "a member of a group with a setting needs a choice (and only then)",
+                "choice",
+                f"add choice = one of {', '.join(allowed)}" if allowed else "remove choice",
+            )
+        if entry.choice is not None and entry.choice not in allowed:
+            return (
+                f"choice {entry.choice!r} is not a value of setting {group.setting!r}",
+                "choice",
+                f"use one of: {', '.join(allowed)}",
+            )
+    if entry.via_proxy is not None:
+        proxy = by_id.get(entry.via_proxy)
+        if proxy is None or proxy.destination is not Role.PROXY or proxy.source != entry.source:
+            return (
+                f"via_proxy {entry.via_proxy!r} is not an entry from {entry.source} to proxy",
+                "via_proxy",
+                "via_proxy names the entry that checks the path to the site's proxy",
+            )
+    return "", "", ""
+
+
 def _line_of_id(text: str, entry_id: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
         if re.match(rf"""^\s*id\s*=\s*["']{re.escape(entry_id)}["']""", line):
             return number
     return None
+
+
+K = TypeVar("K", bound=str)
+V = TypeVar("V")
+
+
+def _absorb(table: str, found: dict[K, V], into: dict[K, V], file: Path, text: str) -> None:
+    """Add one file's declarations to the catalogue's; each name is declared once."""
+    for name, value in found.items():
+        if name in into:
+            raise CatalogueError(
+                f"{table.rstrip('s')} {name!r} is declared twice",
+                location=Location(file, find_line(text, (table, name)), f"{table}.{name}"),
+                hint=f"declare each of [{table}] in one catalogue file only",
+            )
+        into[name] = value
 
 
 def default_catalogue_path() -> Path:
@@ -289,19 +521,14 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         )
     loaded: list[tuple[Entry, Path, str]] = []
     features: dict[str, Feature] = {}
+    groups: dict[str, Group] = {}
+    roles: dict[Role, RoleInfo] = {}
     files = _catalogue_files(root)
     for file in files:
         parsed, text = _load_file(file)
-        for name, feature in parsed.features.items():
-            if name in features:
-                raise CatalogueError(
-                    f"feature {name!r} is declared twice",
-                    location=Location(
-                        file, find_line(text, ("features", name)), f"features.{name}"
-                    ),
-                    hint="declare each feature in one catalogue file only",
-                )
-            features[name] = feature
+        _absorb("features", parsed.features, features, file, text)
+        _absorb("groups", parsed.groups, groups, file, text)
+        _absorb("roles", parsed.roles, roles, file, text)
         loaded.extend((entry, file, text) for entry in parsed.entry)
     if not loaded:
         raise CatalogueError(
@@ -310,4 +537,5 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
             hint="add [[entry]] tables (see catalogue/README.md)",
         )
     _check_whole(loaded, features)
-    return Catalogue(tuple(e for e, _, _ in loaded), tuple(files), features)
+    _check_links(loaded, features, groups)
+    return Catalogue(tuple(e for e, _, _ in loaded), tuple(files), features, groups, roles)

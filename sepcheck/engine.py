@@ -241,6 +241,11 @@ class _Run:
     async def _resolve_then_admit(self, probe: Probe) -> None:
         try:
             found = await self.engine.resolver.resolve(probe.host)
+            if probe.ipv4_only and not isinstance(found, str):
+                # NetBIOS over TCP/IP has no IPv6 form: a name's IPv6 addresses are no path.
+                found = [a for a in found if ":" not in a] or (
+                    "it has no IPv4 address, and this protocol is IPv4 only"
+                )
             if isinstance(found, str):
                 self._deliver(
                     ProbeResult(

@@ -256,6 +256,8 @@ class FileSpec(HostSpec):
     total: int
     allow_large: bool = False
     limit: int = SAFE_BLOCK_LIMIT
+    v6_total: int = 0
+    """How many of the file's targets are IPv6 addresses (for IPv4-only protocols)."""
 
     @property
     def count(self) -> int:

@@ -20,6 +20,12 @@ class Role(StrEnum):
     SYSLOG = "syslog"
     CONTENT_ANALYSIS = "content_analysis"
     CLOUD_CONSOLE = "cloud_console"
+    # Beyond Broadcom's table (catalogue/README.md, "Not in the table"): optional services
+    # a manager (and sometimes clients) reach, each off unless the topology names hosts.
+    LIVEUPDATE = "liveupdate"
+    PROXY = "proxy"
+    DIRECTORY = "directory"
+    MAIL = "mail"
 
 
 class Protocol(StrEnum):
@@ -46,6 +52,14 @@ class Severity(StrEnum):
 
     FAIL = "fail"
     WARN = "warn"
+
+
+class HostOS(StrEnum):
+    """The operating system a topology's host group runs: push deployment depends on it."""
+
+    WINDOWS = "windows"
+    MAC = "mac"
+    LINUX = "linux"
 
 
 ROLE_NAMES = ", ".join(r.value for r in Role)

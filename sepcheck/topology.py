@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from sepcheck.catalogue import Catalogue, Entry
+from sepcheck.catalogue import SITE_SETTINGS, Catalogue, Entry
 from sepcheck.errors import Location, TopologyError, VersionError
 from sepcheck.hosts import (
     SAFE_BLOCK_LIMIT,
@@ -24,10 +24,11 @@ from sepcheck.hosts import (
     HostFileError,
     HostSpec,
     HostSpecError,
+    NameSpec,
     iter_host_file,
     parse_host_spec,
 )
-from sepcheck.model import ROLE_NAMES, Role
+from sepcheck.model import ROLE_NAMES, HostOS, Role
 from sepcheck.tomlsrc import KeyPath, find_line, format_key, load_toml
 from sepcheck.validation import located_error
 from sepcheck.versions import SepVersion, parse_version
@@ -39,6 +40,7 @@ class _RoleDoc(BaseModel):
     hosts: list[str] = Field(default_factory=list)
     host_files: list[str] = Field(default_factory=list)
     description: str = ""
+    os: HostOS | None = None
 
 
 class _FlowsDoc(BaseModel):
@@ -52,10 +54,27 @@ class _TopologyDoc(BaseModel):
 
     name: str | None = None
     sep_version: str | None = None
+    management_server_list: list[str] | None = None
     features: list[str] = Field(default_factory=list)
-    roles: dict[str, _RoleDoc] = Field(default_factory=dict)
+    # [roles.client] is one host group; [[roles.client]] several (e.g. Windows and Mac).
+    roles: dict[str, _RoleDoc | list[_RoleDoc]] = Field(default_factory=dict)
     ports: dict[str, StrictInt] = Field(default_factory=dict)
     flows: _FlowsDoc = Field(default_factory=_FlowsDoc)
+
+
+@dataclass(frozen=True)
+class HostGroup:
+    """One table of a role's hosts, with the OS the user tagged it with (if any)."""
+
+    specs: tuple[HostSpec, ...]
+    os: HostOS | None = None
+    description: str = ""
+
+    def runs(self, os: HostOS) -> bool:
+        """True when push deployment for ``os`` targets this group: Mac push needs a group
+        tagged mac; Windows push also takes untagged groups, since most clients are
+        Windows."""
+        return self.os is os or (self.os is None and os is HostOS.WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -69,14 +88,28 @@ class Topology:
     name: str | None = None
     sep_version: SepVersion | None = None
     features: frozenset[str] = frozenset()
-    roles: Mapping[Role, tuple[HostSpec, ...]] = field(default_factory=dict)
+    groups: Mapping[Role, tuple[HostGroup, ...]] = field(default_factory=dict)
+    """Each role's host groups, in file order."""
+    settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Site settings the file gives (management_server_list), by name."""
     ports: Mapping[str, int] = field(default_factory=dict)
     """Port overrides by entry id."""
     skip: frozenset[str] = frozenset()
     """Entry ids the user excluded from every plan."""
 
-    def hosts(self, role: Role) -> tuple[HostSpec, ...]:
-        return self.roles.get(role, ())
+    def hosts(self, role: Role, os: HostOS | None = None) -> tuple[HostSpec, ...]:
+        """The role's host specs; with ``os``, only those of groups that run it."""
+        return tuple(
+            spec
+            for group in self.groups.get(role, ())
+            if os is None or group.runs(os)
+            for spec in group.specs
+        )
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        """Roles that have hosts, in file order."""
+        return tuple(self.groups)
 
     def host_count(self, role: Role) -> int:
         return sum(spec.count for spec in self.hosts(role))
@@ -186,14 +219,37 @@ def build_topology(
             )
             raise ctx.error(f"unknown feature {feature!r}", ("features",), hint, feature)
 
-    roles: dict[Role, tuple[HostSpec, ...]] = {}
-    for name, role_doc in doc.roles.items():
+    _check_features(ctx, doc.features, catalogue)
+    settings = _check_settings(ctx, doc)
+    groups: dict[Role, tuple[HostGroup, ...]] = {}
+    for name, role_docs in doc.roles.items():
         try:
             role = Role(name)
         except ValueError:
             hint = _suggest(name, (r.value for r in Role)) or f"roles are: {ROLE_NAMES}"
             raise ctx.error(f"unknown role {name!r}", ("roles", name), hint) from None
-        roles[role] = _role_hosts(ctx, role, role_doc, allow_large, block_limit)
+        listed = role_docs if isinstance(role_docs, list) else [role_docs]
+        if not listed:
+            raise ctx.error(
+                f"role {name!r} has no host groups",
+                ("roles", name),
+                f"add a [[roles.{name}]] table with hosts = [...], or remove the key",
+            )
+        groups[role] = tuple(
+            HostGroup(
+                _role_hosts(
+                    ctx,
+                    role,
+                    item,
+                    allow_large,
+                    block_limit,
+                    index if isinstance(role_docs, list) else None,
+                ),
+                item.os,
+                item.description,
+            )
+            for index, item in enumerate(listed)
+        )
 
     ports = _check_ports(ctx, doc.ports, catalogue)
     for index, entry_id in enumerate(doc.flows.skip):
@@ -210,29 +266,93 @@ def build_topology(
         name=doc.name,
         sep_version=version,
         features=frozenset(doc.features),
-        roles=roles,
+        groups=groups,
+        settings=settings,
         ports=ports,
         skip=frozenset(doc.flows.skip),
     )
 
 
+def _check_features(ctx: _Ctx, features: list[str], catalogue: Catalogue) -> None:
+    """Features that need another one, or exclude one, are given consistently."""
+    for name in features:
+        feature = catalogue.features[name]
+        for needed in feature.requires:
+            if needed not in features:
+                raise ctx.error(
+                    f"feature {name!r} needs feature {needed!r}",
+                    ("features",),
+                    f"add {needed!r} to features, or remove {name!r}",
+                    name,
+                )
+        for other in feature.excludes:
+            if other in features:
+                raise ctx.error(
+                    f"features {name!r} and {other!r} exclude each other",
+                    ("features",),
+                    "a site uses one database: the automatically installed one on the manager "
+                    "(embedded_database) or a remote SQL Server (sql_server_database)"
+                    if {name, other} == {"embedded_database", "sql_server_database"}
+                    else f"keep one of {name!r} and {other!r}",
+                    other,
+                )
+
+
+def _check_settings(ctx: _Ctx, doc: _TopologyDoc) -> dict[str, tuple[str, ...]]:
+    settings: dict[str, tuple[str, ...]] = {}
+    given = {"management_server_list": doc.management_server_list}
+    for name, values in given.items():
+        if values is None:
+            continue
+        allowed = SITE_SETTINGS[name]
+        if not values:
+            raise ctx.error(
+                f"{name} is empty",
+                (name,),
+                f"name the protocols the clients' {name.replace('_', ' ')} uses: "
+                + ", ".join(repr(v) for v in allowed)
+                + "; or leave the key out for the default of the site's version",
+            )
+        for index, value in enumerate(values):
+            if value not in allowed:
+                raise ctx.error(
+                    f"{name}: unknown value {value!r}",
+                    (name, index),
+                    f"use {' and/or '.join(repr(v) for v in allowed)}",
+                    value,
+                )
+        settings[name] = tuple(dict.fromkeys(values))
+    return settings
+
+
 def _role_hosts(
-    ctx: _Ctx, role: Role, doc: _RoleDoc, allow_large: bool, block_limit: int
+    ctx: _Ctx,
+    role: Role,
+    doc: _RoleDoc,
+    allow_large: bool,
+    block_limit: int,
+    group: int | None,
 ) -> tuple[HostSpec, ...]:
+    # [[roles.client]] tables are counted in error keys: roles.client[1].hosts[0].
+    where: tuple[str | int, ...] = ("roles", role.value)
+    if group is not None:
+        where = (*where, group)
     specs: list[HostSpec] = []
     for index, text in enumerate(doc.hosts):
         try:
             specs.append(parse_host_spec(text, allow_large=allow_large, limit=block_limit))
         except HostSpecError as exc:
-            raise ctx.error(str(exc), ("roles", role.value, "hosts", index), value=text) from None
+            raise ctx.error(str(exc), (*where, "hosts", index), value=text) from None
     base = ctx.path.parent if ctx.path is not None else Path.cwd()
     for index, name in enumerate(doc.host_files):
         file = (base / name).resolve()
-        key = ("roles", role.value, "host_files", index)
-        total = 0
+        key = (*where, "host_files", index)
+        total = v6_total = 0
         try:
             for _, spec in iter_host_file(file, allow_large=allow_large, limit=block_limit):
                 total += spec.count
+                if ":" in spec.text and not isinstance(spec, NameSpec):
+                    v6_total += spec.count
         except HostFileError as exc:
             raise TopologyError(
                 f"{exc} (in the hosts file of role {role.value})",
@@ -247,11 +367,11 @@ def _role_hosts(
                 "host_files paths are relative to the topology file's folder",
                 name,
             ) from None
-        specs.append(FileSpec(name, file, total, allow_large, block_limit))
+        specs.append(FileSpec(name, file, total, allow_large, block_limit, v6_total))
     if not specs:
         raise ctx.error(
             f"role {role.value!r} has no hosts",
-            ("roles", role.value),
+            where,
             f"add hosts = [...] to [roles.{role.value}], or remove the table",
         )
     return tuple(specs)

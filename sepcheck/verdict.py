@@ -12,11 +12,16 @@ A reachable UDP flow that stays silent is only a warning: most UDP services (sys
 answer, so silence cannot tell open from filtered. A must-not-reach flow that is refused
 passes: the host answered, but nothing is exposed. Entries with severity "warn" (consoles
 reachable from clients) turn a failure into a warning. A flow's verdict is its worst result.
+
+Flows of a group of alternatives (client to manager over HTTP 8014 or HTTPS 443) are judged
+per host together: when one member passes for a host, the others pass too for that host,
+with a note naming the member that works.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sepcheck.model import Expect, Severity
@@ -54,6 +59,43 @@ def _base(expect: Expect, state: State, stage: Stage) -> tuple[Verdict, str]:
     return Verdict.PASS, ""
 
 
+@dataclass(frozen=True)
+class Judged:
+    result: ProbeResult
+    verdict: Verdict
+    note: str
+    carried: bool = False
+    """Passes only because an alternative works for the same host."""
+
+
+def judge_alternatives(
+    results: Sequence[ProbeResult], stage: Stage, complete: bool
+) -> list[Judged]:
+    """Judge the results of one host's alternatives (members of one group), in order.
+    ``complete`` is False when some members were never measured (an interrupted run)."""
+    judged = [(r, *judge(r, stage)) for r in results]
+    working = next((r for r, verdict, _ in judged if verdict is Verdict.PASS), None)
+    out: list[Judged] = []
+    for result, verdict, note in judged:
+        if working is not None and verdict is not Verdict.PASS:
+            probe = working.probe
+            note = (
+                f"not needed: {probe.flow} ({probe.protocol}/{probe.port}) works, and one "
+                "of the alternatives is enough"
+            )
+            out.append(Judged(result, Verdict.PASS, note, carried=True))
+            continue
+        if working is None and verdict is not Verdict.PASS:
+            tail = (
+                "no alternative works either"
+                if complete
+                else "its alternatives were not measured (run interrupted)"
+            )
+            note = f"{note}; {tail}" if note else tail
+        out.append(Judged(result, verdict, note))
+    return out
+
+
 @dataclass
 class FlowSummary:
     """What the matrix shows for one flow: counts, worst verdict, some failing hosts."""
@@ -66,8 +108,11 @@ class FlowSummary:
     examples: list[tuple[ProbeResult, Verdict, str]] = field(default_factory=list)
     """Up to FAILING_HOSTS_SHOWN results of the worst verdict seen (for the matrix)."""
     worst_count: int = 0
+    carried: int = 0
+    """Results that pass only because an alternative works for their host."""
 
-    def add(self, result: ProbeResult, verdict: Verdict, note: str) -> None:
+    def add(self, result: ProbeResult, verdict: Verdict, note: str, carried: bool = False) -> None:
+        self.carried += carried
         self.total += 1
         self.states[result.state.value] += 1
         self.verdicts[verdict.value] += 1
@@ -83,6 +128,7 @@ class FlowSummary:
     def merge(self, other: FlowSummary) -> None:
         """Fold in the summary of the same flow measured by another worker."""
         self.total += other.total
+        self.carried += other.carried
         self.states.update(other.states)
         self.verdicts.update(other.verdicts)
         if other.verdict.rank > self.verdict.rank:

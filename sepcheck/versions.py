@@ -9,6 +9,12 @@ Naming history matters for the ordering: in the 12.1 and 14.0 lines a Release Up
 a third version number (``12.1 RU6`` is ``12.1.6``, ``14 RU1`` is ``14.0.1``); from 14.1
 on, RU is a separate counter (``14.3 RU8``). Maintenance patches (MP) come after the
 release they patch and before its next RU: ``14.3 < 14.3 MP1 < 14.3 RU1 < 14.3 RU1 MP1``.
+
+Parsing is strict: only the lines the port table covers (12.1, 14.0, 14.2, 14.3) are
+accepted, with the RUs they have (12.1.1 to 12.1.6, 14.0.1, 14.2 RU1 to RU2, 14.3 RU1 to
+RU20 to leave room for future RUs) and MP1 to MP20. A third number after 14.1
+(``14.3.1``) is not a release name, and SEP 11 is refused because the table does not
+cover it: applying its entries to 11.x would be a guess.
 """
 
 from __future__ import annotations
@@ -18,9 +24,41 @@ from dataclasses import dataclass, field
 
 from sepcheck.errors import VersionError
 
-KNOWN_MAJORS = (11, 12, 14)
-# Lines where "RU n" is written as a third version number.
-_RU_AS_PATCH = {(12, 1), (14, 0)}
+KNOWN_MAJORS = (12, 14)
+"""Majors the port table covers (SEP 11 existed, but the table does not cover it)."""
+
+
+@dataclass(frozen=True)
+class _Line:
+    """What a release line allows, and examples for its hints."""
+
+    ru_as_patch: bool
+    """True for 12.1 and 14.0, where "RU n" is the third version number."""
+    max_ru: int
+    """Highest RU (the third number, for 12.1 and 14.0) that the line has or may get."""
+    example: str
+    """A release name of the line, for hints."""
+    build: str
+    """A build number of the line, for hints."""
+
+
+# The release lines Broadcom's port table covers. 12.1 ended with RU6 (12.1.6 MP10), 14.0
+# with RU1 (14.0.1 MP2) and 14.2 with RU2 (14.2 RU2 MP1); 14.3 is still getting RUs, so it
+# allows some beyond the latest known one.
+_LINES: dict[tuple[int, int], _Line] = {
+    (12, 1): _Line(True, 6, "12.1.6 MP10", "12.1.7454.7000"),
+    (14, 0): _Line(True, 1, "14.0.1 MP2", "14.0.3752.1000"),
+    (14, 2): _Line(False, 2, "14.2 RU2 MP1", "14.2.5569.2100"),
+    (14, 3): _Line(False, 20, "14.3 RU8", "14.3.9816.7000"),
+}
+MAX_MP = 20
+"""Highest Maintenance Patch accepted (the most any line shipped is 12.1.6 MP10)."""
+
+_LINE_NAMES = "12.1, 14.0 (written '14'), 14.2 and 14.3"
+_EXAMPLES_HINT = (
+    "SEP releases are 12.1, 14.0, 14.2 and 14.3, e.g. '12.1.6 MP10', '14 RU1', "
+    "'14.2 RU2 MP1', '14.3 RU8', or a build number like '14.3.9816.7000'"
+)
 
 _RELEASE_RE = re.compile(
     r"""^\s*(?:sep\s*)?
@@ -64,24 +102,98 @@ class SepVersion:
 
 
 def _make(major: int, minor: int, patch: int, ru: int, mp: int, text: str) -> SepVersion:
-    if major not in KNOWN_MAJORS:
-        raise VersionError(
-            f"unknown SEP version {text!r}: major version {major} does not exist",
-            hint="SEP releases are 11.x, 12.x and 14.x, e.g. '12.1.6 MP10', '14.3 RU8'",
-        )
-    if (major, minor) in _RU_AS_PATCH and ru:
-        if patch and patch != ru:
+    """Check the parts against the release lines and build the version.
+
+    ``text`` is what the user wrote, for messages. Raises VersionError, always with a hint,
+    for anything that is not a SEP release the port table covers.
+    """
+    _check_line(major, minor, text)
+    spec = _LINES[(major, minor)]
+    name = f"{major}.{minor}"
+    if spec.ru_as_patch:
+        if ru:
+            if patch and patch != ru:
+                raise VersionError(
+                    f"SEP version {text!r} is contradictory: in the {name} line "
+                    f"RU{ru} is {name}.{ru}, not {name}.{patch}",
+                    hint=f"write '{name}.{ru}' or '{name} RU{ru}'",
+                )
+            patch, ru = ru, 0
+        if patch > spec.max_ru:
             raise VersionError(
-                f"SEP version {text!r} is contradictory: in the {major}.{minor} line "
-                f"RU{ru} is {major}.{minor}.{ru}, not {major}.{minor}.{patch}",
-                hint=f"write '{major}.{minor}.{ru}' or '{major}.{minor} RU{ru}'",
+                f"SEP version {text!r} does not exist: {name} has "
+                f"{_ru_names(major, minor, spec.max_ru)}, there is no {name}.{patch}",
+                hint=f"write a {name} release such as '{spec.example}'"
+                + (", or '14.2' for the next line" if (major, minor) == (14, 0) else ""),
             )
-        patch, ru = ru, 0
+    else:
+        if patch:
+            suggested = patch if patch <= spec.max_ru else 1
+            raise VersionError(
+                f"SEP version {text!r} is not a release name: from 14.1 on, a Release "
+                f"Update is 'RU n', so {name} has no third number",
+                hint=f"{name} has no third number: write '{name} RU{suggested}', or a build "
+                f"number like '{spec.build}'",
+            )
+        if ru > spec.max_ru:
+            last = (
+                f"{name} ended with RU{spec.max_ru} ('{spec.example}')"
+                if spec.max_ru < 20
+                else f"sepcheck accepts {name} RU1 to RU{spec.max_ru}"
+            )
+            raise VersionError(
+                f"SEP version {text!r} does not exist: {last}",
+                hint=f"write a {name} release such as '{spec.example}'",
+            )
+    if mp > MAX_MP:
+        raise VersionError(
+            f"SEP version {text!r} does not exist: MP{mp} is beyond any Maintenance Patch "
+            f"(sepcheck accepts MP1 to MP{MAX_MP})",
+            hint=f"write a {name} release such as '{spec.example}'",
+        )
     return SepVersion(major, minor, patch, ru, mp)
 
 
+def _ru_names(major: int, minor: int, last: int) -> str:
+    """``RU1 to RU6 (12.1.1 to 12.1.6)`` or ``only RU1 (14.0.1)``, for messages."""
+    if last == 1:
+        return f"only RU1 ({major}.{minor}.1)"
+    return f"RU1 to RU{last} ({major}.{minor}.1 to {major}.{minor}.{last})"
+
+
+def _check_line(major: int, minor: int, text: str) -> None:
+    """Raise VersionError unless ``major.minor`` is a line the port table covers."""
+    if major == 11:
+        raise VersionError(
+            f"SEP version {text!r} is not covered: Broadcom's port table covers SEP 12.1 and "
+            "14.x only, not 11.x",
+            hint="leave the SEP version out (no sep_version, no --sep-version) to apply every "
+            "entry of the table, or upgrade to a supported release such as '14.3 RU8'",
+        )
+    if major not in KNOWN_MAJORS:
+        raise VersionError(
+            f"unknown SEP version {text!r}: major version {major} does not exist",
+            hint=_EXAMPLES_HINT,
+        )
+    if (major, minor) not in _LINES:
+        hint = _EXAMPLES_HINT
+        if (major, minor) == (14, 1):
+            hint = "14 RU1 is written '14.0.1' or '14 RU1'; the line after it is 14.2"
+        elif (major, minor) == (12, 0):
+            hint = "the 12.x line is 12.1, e.g. '12.1.6 MP10'"
+        raise VersionError(
+            f"unknown SEP version {text!r}: there is no {major}.{minor} release line, "
+            f"the lines are {_LINE_NAMES}",
+            hint=hint,
+        )
+
+
 def parse_version(text: str) -> SepVersion:
-    """Parse a release name (``14.3 RU8``) or a build number (``14.3.9816.7000``)."""
+    """Parse a release name (``14.3 RU8``) or a build number (``14.3.9816.7000``).
+
+    Only releases of the lines the port table covers (12.1, 14.0, 14.2, 14.3) are
+    accepted; anything else raises VersionError with a hint.
+    """
     build = _BUILD_RE.match(text)
     if build:
         return _from_build(text.strip(), *(int(g) for g in build.groups()))
@@ -93,6 +205,14 @@ def parse_version(text: str) -> SepVersion:
             "or a build number like '14.3.9816.7000'",
         )
     g = match.groupdict()
+    for part in ("ru", "mp"):
+        if g[part] is not None and int(g[part]) == 0:
+            label = part.upper()
+            raise VersionError(
+                f"SEP version {text!r} is not a release name: {label}s count from 1, "
+                f"there is no {label}0",
+                hint=f"leave '{label}0' out: the release before {label}1 has no {label}",
+            )
     return _make(
         int(g["major"]),
         int(g["minor"] or 0),

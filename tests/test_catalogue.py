@@ -31,7 +31,8 @@ ROWS: dict[int, list[Flow]] = {
     2: [({("tcp", 22)}, "manager", "client", "all", False)],
     3: [({("tcp", 2967)}, "client", "gup", "all", True)],
     4: [({("tcp", 2968)}, "client", "client", "14.2 and later", True)],
-    5: [({("tcp", 2638)}, "manager", "database", "all", True)],
+    # The automatically installed database runs on the manager: a flow inside the manager.
+    5: [({("tcp", 2638)}, "manager", "manager", "all", True)],
     6: [({("tcp", 1433)}, "manager", "database", "all", True)],
     7: [
         ({("tcp", 8443)}, "remote_console", "manager", "all", True),
@@ -92,6 +93,11 @@ def test_every_row_of_the_table_is_in_the_catalogue(catalogue: Catalogue) -> Non
 
 def test_nothing_invented_without_a_note(catalogue: Catalogue) -> None:
     for entry in catalogue:
+        if entry.row == 0:
+            # Beyond the table: optional, and says so.
+            assert entry.optional or entry.feature, entry.id
+            assert entry.notes[0].startswith("Not in the table"), entry.id
+            continue
         assert entry.row in ROWS, f"{entry.id} names no row of the table"
         if _flow_of(entry) is not None:
             continue
@@ -135,6 +141,8 @@ def test_443_appears_for_clients_cloud_and_roaming(catalogue: Catalogue) -> None
         (Role.CLIENT, Role.MANAGER),
         (Role.MANAGER, Role.CLOUD_CONSOLE),
         (Role.CLIENT, Role.CLOUD_CONSOLE),
+        (Role.MANAGER, Role.LIVEUPDATE),
+        (Role.CLIENT, Role.LIVEUPDATE),
     }
 
 
@@ -145,8 +153,22 @@ def test_must_not_reach_entries(catalogue: Catalogue) -> None:
         assert (Role.REMOTE_CONSOLE, port) in unreachable
     # The manager itself must reach its database: no must-not-reach from it.
     assert all(src is not Role.MANAGER for src, _ in unreachable)
-    warn = {e.port for e in catalogue if e.severity.value == "warn"}
-    assert warn == {8443, 9090}
+    # Only what cannot be proven exposure is a warning; Tomcat's shutdown port and the
+    # embedded database stay failures.
+    warn = {
+        e.port for e in catalogue if e.severity.value == "warn" and e.expect is Expect.UNREACHABLE
+    }
+    assert warn == {8443, 9090, 8447, 1100, 1433}
+    fail = {
+        e.port for e in catalogue if e.severity.value == "fail" and e.expect is Expect.UNREACHABLE
+    }
+    assert fail == {8765, 2638}
+    # The database exposure follows the database in use, toward the host that has it.
+    for entry in catalogue:
+        if entry.expect is Expect.UNREACHABLE and entry.port == 2638:
+            assert (entry.feature, entry.destination) == ("embedded_database", Role.MANAGER)
+        if entry.expect is Expect.UNREACHABLE and entry.port == 1433:
+            assert (entry.feature, entry.destination) == ("sql_server_database", Role.DATABASE)
 
 
 def test_optional_flows(catalogue: Catalogue) -> None:
@@ -161,6 +183,7 @@ def test_local_entries(catalogue: Catalogue) -> None:
     local = {e.id for e in catalogue if e.scope is Scope.LOCAL}
     assert local == {
         "client-client-ntr-auth",
+        "manager-manager-embedded-database",
         "manager-manager-launcher",
         "manager-manager-tomcat-shutdown",
         "manager-manager-rmi-registry",
@@ -178,9 +201,61 @@ def test_select_filters(catalogue: Catalogue) -> None:
     assert "spc-manager-webservices" in ids121
     assert "client-cloud_console-https" not in ids121
     udp = list(catalogue.select(protocol=Protocol.UDP))
-    assert {e.port for e in udp} == {137, 138, 514}
+    assert {e.port for e in udp} == {137, 138, 514, 1434}
     assert all(e.involves(Role.GUP) for e in catalogue.select(role=Role.GUP))
     assert [e.id for e in catalogue.select(role=Role.GUP)] == ["client-gup-proxy"]
+
+
+def test_site_model(catalogue: Catalogue) -> None:
+    """How real sites run (issue: verdicts an admin can trust), as catalogue data."""
+    get = catalogue.by_id
+    # 8014 and 443 are alternatives, picked by the management server list.
+    assert (get["client-manager-http"].group, get["client-manager-http"].choice) == (
+        "client-manager",
+        "http",
+    )
+    assert (get["client-manager-https"].group, get["client-manager-https"].choice) == (
+        "client-manager",
+        "https",
+    )
+    group = catalogue.groups["client-manager"]
+    assert group.setting == "management_server_list"
+    default_121 = group.default_choice(parse_version("12.1.6 MP10"))
+    default_143 = group.default_choice(parse_version("14.3 RU8"))
+    assert default_121 is not None
+    assert default_121.choose == ("http",)
+    assert default_143 is not None
+    assert set(default_143.choose) == {"http", "https"}
+    # Push deployment is a feature; 445 carries it, NetBIOS is an IPv4 fallback.
+    push = [e for e in catalogue if e.row == 1]
+    assert {e.feature for e in push} == {"windows_push"}
+    assert {(e.port, e.severity.value, e.ipv4_only) for e in push} == {
+        (445, "fail", False),
+        (139, "warn", True),
+        (137, "warn", True),
+        (138, "warn", True),
+    }
+    assert get["manager-client-push-mac-ssh"].target_os == "mac"
+    # A GUP is a client.
+    assert catalogue.implied_roles([Role.GUP]) == {Role.CLIENT: Role.GUP}
+    assert catalogue.implying(Role.CLIENT) == (Role.GUP,)
+    # The remote console reaches the reporting site, on the reporting console's listener.
+    console = get["remote_console-manager-reporting"]
+    assert (console.port, console.port_from) == (8445, "reporting_console-manager-reporting")
+    # One listener, one override: entries sharing a manager listener follow one entry.
+    assert get["replication_partner-manager-https"].port_from == "remote_console-manager-https"
+    assert get["remote_console-manager-webservices"].port_from == "rmm_edr-manager-webservices"
+    # Process names as Windows shows them; KB 205656 over the French table for dbsrv16.
+    assert "sqlservr.exe" in get["manager-database-sqlserver"].listener
+    assert "sqlserver.exe" not in get["manager-database-sqlserver"].listener
+    assert "up to 14.3 MP1" in get["manager-manager-embedded-database"].listener
+    # The first-contact web console page is only a warning.
+    assert get["remote_console-manager-web-console"].severity.value == "warn"
+    # Beyond the table: optional roles, cloud and LiveUpdate through a declared proxy.
+    assert get["manager-cloud_console-https"].via_proxy == "manager-proxy-web"
+    assert get["manager-liveupdate-https"].via_proxy == "manager-proxy-web"
+    beyond = {e.destination for e in catalogue if e.row == 0}
+    assert beyond >= {Role.LIVEUPDATE, Role.PROXY, Role.DIRECTORY, Role.MAIL, Role.DATABASE}
 
 
 def test_json_contract(catalogue: Catalogue) -> None:

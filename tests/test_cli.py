@@ -14,6 +14,7 @@ Write = Callable[[str, str], Path]
 runner = CliRunner()
 
 SITE = """sep_version = "14.3 RU8"
+features = ["windows_push"]
 [roles.manager]
 hosts = ["198.18.2.2"]
 [roles.client]
@@ -40,7 +41,7 @@ def test_catalogue_json_and_filters() -> None:
     everything = json.loads(out)
     assert len(everything) >= 39
     code, out, _ = run("catalogue", "--format", "json", "--protocol", "udp")
-    assert {e["port"] for e in json.loads(out)} == {137, 138, 514}
+    assert {e["port"] for e in json.loads(out)} == {137, 138, 514, 1434}
     code, out, _ = run("catalogue", "--format", "json", "--role", "gup")
     assert [e["id"] for e in json.loads(out)] == ["client-gup-proxy"]
     code, out, _ = run("catalogue", "--format", "json", "--sep-version", "14.3")
@@ -58,7 +59,7 @@ def test_catalogue_table_and_markdown() -> None:
     code, out, _ = run("catalogue", "--format", "markdown", "--protocol", "udp")
     lines = out.strip().splitlines()
     assert lines[0].startswith("| id | protocol | port |")
-    assert len(lines) == 2 + 3  # header, rule, then UDP 137, 138 and 514
+    assert len(lines) == 2 + 4  # header, rule, then UDP 137, 138, 514 and 1434
     assert any("`manager-syslog-forwarding` | udp | 514" in line for line in lines)
 
 
@@ -84,8 +85,10 @@ def test_plan_table(write: Write) -> None:
     assert code == 0
     assert "198.18.16.0/20 (4,094 hosts)" in out
     assert "manager-client-push-smb" in out
-    # 4 Windows push flows x (4,094 + 1) clients, plus 3 loopback checks on the manager.
-    assert "16,383 probes in 7 flows" in err
+    # Windows push: 445 to the 4,094 + 1 clients and the GUP (a GUP is a client); the
+    # NetBIOS fallbacks to the IPv4 ones only; plus 3 loopback checks on the manager.
+    assert "16,384 probes in 7 flows" in err
+    assert "not planned to fd00:18::5" in out
 
 
 def test_plan_json_streams_every_probe(write: Write) -> None:
@@ -95,10 +98,15 @@ def test_plan_json_streams_every_probe(write: Write) -> None:
     doc = json.loads(out)
     assert doc["total"] == len(doc["probes"])
     assert doc["sep_version"] == "14.3 RU8"
-    assert doc["vantage"] == {"roles": ["manager"], "inferred": False, "evidence": None}
+    assert doc["vantage"] == {
+        "roles": ["manager"],
+        "inferred": False,
+        "evidence": None,
+        "implied": [],
+    }
     smb = [p for p in doc["probes"] if p["flow"] == "manager-client-push-smb"]
-    assert len(smb) == 4095
-    assert smb[-1] == {
+    assert len(smb) == 4096
+    assert smb[-2] == {
         "flow": "manager-client-push-smb",
         "source": "manager",
         "destination": "client",
@@ -108,8 +116,14 @@ def test_plan_json_streams_every_probe(write: Write) -> None:
         "port": 445,
         "expect": "reachable",
         "severity": "fail",
+        "group": None,
+        "also": [],
         "spec": "fd00:18::5",
     }
+    assert smb[-1]["host"] == "198.18.1.20"  # the GUP, a client too
+    netbios = [p for p in doc["probes"] if p["flow"] == "manager-client-push-netbios-ns"]
+    assert len(netbios) == 4095
+    assert not any(":" in p["host"] for p in netbios)
     assert {s["flow"] for s in doc["skipped"]} >= {"manager-database-sqlserver"}
 
 
@@ -128,7 +142,7 @@ def test_plan_expand(write: Write) -> None:
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].split("\t")[:3] == ["flow", "destination", "host"]
-    assert "client-gup-proxy\tgup\t198.18.1.20\t198.18.1.20\ttcp\t2967\treachable" in lines
+    assert "client-gup-proxy\tgup\t198.18.1.20\t198.18.1.20\ttcp\t2967\treachable\tfail\t-" in lines
 
 
 def test_plan_without_as_infers_or_explains(write: Write) -> None:
@@ -221,13 +235,21 @@ def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Pa
     code, out, err = run(
         "check", "--as", "client", "--manager", "127.0.0.1", "--output", str(report_path)
     )
-    assert code == 1  # 443 is refused: a failure in the operational stage
+    # 8014 answers, 443 is refused: alternatives, so the client reaches its manager.
+    assert code == 0
     report = json.loads(report_path.read_text())
     flows = {f["flow"]: f for f in report["summary"]["flow_results"]}
     assert flows["client-manager-http"]["verdict"] == "pass"
-    assert flows["client-manager-https"]["verdict"] == "fail"
+    assert flows["client-manager-https"]["verdict"] == "pass"
+    assert flows["client-manager-https"]["states"] == {"refused": 1}
+    https = next(r for r in report["results"] if r["flow"] == "client-manager-https")
+    assert https["group"] == "client-manager"
+    assert https["note"].startswith("not needed: client-manager-http (tcp/8014) works")
+    [group] = report["summary"]["groups"]
+    assert (group["group"], group["verdict"]) == ("client-manager", "pass")
+    assert "client-manager-http (tcp/8014) for 1 of 1 hosts" in group["note"]
     assert "client-manager-http" in out
-    assert err.strip().splitlines()[-1].startswith("FAIL:")
+    assert err.strip().splitlines()[-1].startswith("PASS:")
     code, out, _ = run(
         "check",
         "--as",

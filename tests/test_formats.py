@@ -112,7 +112,7 @@ def test_several_outputs_in_one_run(loopback_manager: int, tmp_path: Path) -> No
     for path in files:
         args += ["--output", str(path)]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == 0, result.stderr  # 8014 works: 443 is not needed
     report = json.loads(files[0].read_text())
     assert report["summary"]["probes"] == len(report["results"])
     assert ET.parse(files[1]).getroot().tag == "testsuites"

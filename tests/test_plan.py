@@ -5,21 +5,28 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sepcheck.catalogue import Catalogue
+from sepcheck.errors import TopologyError
 from sepcheck.model import Expect, Protocol, Role
-from sepcheck.plan import SkipReason, Vantage, build_plan, infer_vantage
+from sepcheck.plan import Plan, SkipReason, Vantage, build_plan, infer_vantage
 from sepcheck.topology import load_topology
 
 Write = Callable[[str, str], Path]
 
 FULL = """sep_version = "14.3 RU8"
-features = ["sql_server_database", "mac_push"]
+features = ["sql_server_database", "mac_push", "windows_push"]
 [roles.manager]
 hosts = ["198.18.2.2"]
 [roles.database]
 hosts = ["198.18.2.3"]
-[roles.client]
+[[roles.client]]
 hosts = ["198.18.16.0/20"]
+[[roles.client]]
+description = "Design team Macs"
+os = "mac"
+hosts = ["198.18.32.0/28"]
 [roles.gup]
 hosts = ["198.18.1.20", "198.18.1.21"]
 [roles.remote_console]
@@ -45,29 +52,30 @@ def test_manager_plan_on_a_slash_20(write: Write, catalogue: Catalogue) -> None:
     topology = load_topology(write("site.toml", FULL), catalogue)
     plan = build_plan(catalogue, topology, Vantage((Role.MANAGER,)))
     per_flow = {f.entry.id: f.count for f in plan.flows}
-    # Push deployment: 4 Windows ports + SSH for Mac, to each of the 4,094 clients.
+    # Windows push: 4 ports to the 4,094 untagged clients and the 2 GUPs (a GUP is a
+    # client); Mac push (SSH) only to the 14 clients of the group tagged mac.
     for flow in (
         "manager-client-push-netbios-ssn",
         "manager-client-push-smb",
         "manager-client-push-netbios-ns",
         "manager-client-push-netbios-dgm",
-        "manager-client-push-mac-ssh",
     ):
-        assert per_flow[flow] == 4094
+        assert per_flow[flow] == 4094 + 2
+    assert per_flow["manager-client-push-mac-ssh"] == 14
     assert per_flow["manager-database-sqlserver"] == 1
     assert per_flow["manager-syslog-forwarding"] == 1
     assert per_flow["manager-cloud_console-https"] == 1
     assert per_flow["manager-replication_partner-https"] == 1
     assert per_flow["manager-manager-launcher"] == 1  # local
     assert "manager-content_analysis-http" not in per_flow  # 14.2.x only
-    assert plan.total == 5 * 4094 + 1 + 1 + 1 + 1 + 3
+    assert plan.total == 4 * 4096 + 14 + 1 + 1 + 1 + 1 + 3
     probes = list(plan.probes())
     assert len(probes) == plan.total
     counts = Counter(p.flow for p in probes)
     assert counts == Counter(per_flow)
     skipped = {s.entry.id: s.reason for s in plan.skipped}
     assert skipped["manager-content_analysis-http"] is SkipReason.VERSION
-    assert skipped["manager-database-embedded"] is SkipReason.FEATURE
+    assert skipped["manager-manager-embedded-database"] is SkipReason.FEATURE
 
 
 def test_client_plan(write: Write, catalogue: Catalogue) -> None:
@@ -122,11 +130,16 @@ def test_skip_and_port_override(write: Write, catalogue: Catalogue) -> None:
     )
 
 
-def test_several_roles(write: Write, catalogue: Catalogue) -> None:
+def test_a_gup_is_a_client(write: Write, catalogue: Catalogue) -> None:
     topology = load_topology(write("site.toml", FULL), catalogue)
-    both = build_plan(catalogue, topology, Vantage((Role.GUP, Role.CLIENT)))
+    gup = build_plan(catalogue, topology, Vantage((Role.GUP,)))
     client = build_plan(catalogue, topology, Vantage((Role.CLIENT,)))
-    assert both.total == client.total  # no catalogue flow starts at a GUP
+    assert gup.total == client.total > 0  # a GUP reaches the manager like any client
+    assert {f.entry.id for f in gup.flows} >= {"client-manager-http", "client-manager-https"}
+    assert gup.vantage.all_roles == (Role.GUP, Role.CLIENT)
+    assert any("implied by gup" in note and "KB 177667" in note for note in gup.notes)
+    both = build_plan(catalogue, topology, Vantage((Role.GUP, Role.CLIENT)))
+    assert both.vantage.implied == ()  # given, not implied
 
 
 def test_udp_flows_are_udp(write: Write, catalogue: Catalogue) -> None:
@@ -152,3 +165,225 @@ def test_infer_vantage(write: Write, catalogue: Catalogue) -> None:
     assert by_name is not None
     assert by_name.roles == (Role.CLOUD_CONSOLE,)
     assert infer_vantage(topology, [ip("127.0.0.1"), ip("198.19.0.1")], ["x"]) is None
+
+
+def _plan(write: Write, catalogue: Catalogue, text: str, *roles: Role) -> Plan:
+    topology = load_topology(write("site.toml", text), catalogue)
+    return build_plan(catalogue, topology, Vantage(roles))
+
+
+def _ports(plan: Plan) -> set[tuple[str, int]]:
+    """(flow, port) of every probe, for each flow that a shared probe is judged for."""
+    return {(flow, p.port) for p in plan.probes() for flow in (p.flow, *p.also)}
+
+
+MANAGER = '[roles.manager]\nhosts = ["198.18.2.2"]\n'
+
+
+def test_management_server_list_picks_the_client_manager_flows(
+    write: Write, catalogue: Catalogue
+) -> None:
+    # 12.1 without the setting: HTTP only (HTTPS is optional in 12.1.x).
+    plan = _plan(write, catalogue, 'sep_version = "12.1.6 MP10"\n' + MANAGER, Role.CLIENT)
+    flows = {f.entry.id for f in plan.flows}
+    assert "client-manager-http" in flows
+    assert "client-manager-https" not in flows
+    skipped = {s.entry.id: s for s in plan.skipped}
+    assert skipped["client-manager-https"].reason is SkipReason.SETTING
+    assert "management_server_list names http" in skipped["client-manager-https"].detail
+    assert any("default for 12.1.6 MP10" in n for n in plan.notes)
+    # 14.3 without the setting: both, as alternatives of one group.
+    plan = _plan(write, catalogue, 'sep_version = "14.3 RU8"\n' + MANAGER, Role.CLIENT)
+    assert plan.groups["client-manager"].members == ("client-manager-http", "client-manager-https")
+    assert {p.group for p in plan.probes() if p.port in (8014, 443)} == {"client-manager"}
+    # An HTTPS-only 14.x site says so: 8014 is not planned at all.
+    text = 'sep_version = "14.3 RU8"\nmanagement_server_list = ["https"]\n' + MANAGER
+    plan = _plan(write, catalogue, text, Role.CLIENT)
+    assert ("client-manager-https", 443) in _ports(plan)
+    assert ("client-manager-http", 8014) not in _ports(plan)
+    assert plan.notes == ()  # given, not a default
+
+
+def test_push_deployment_is_a_feature(write: Write, catalogue: Catalogue) -> None:
+    clients = '[roles.client]\nhosts = ["198.18.1.0/30", "fd00:18::5", "pc1.example.test"]\n'
+    text = MANAGER + clients
+    plan = _plan(write, catalogue, text, Role.MANAGER)
+    reasons = {s.entry.id: s.reason for s in plan.skipped}
+    for flow in ("push-smb", "push-netbios-ssn", "push-netbios-ns", "push-netbios-dgm"):
+        assert reasons[f"manager-client-{flow}"] is SkipReason.FEATURE
+    plan = _plan(write, catalogue, 'features = ["windows_push"]\n' + text, Role.MANAGER)
+    counts = {f.entry.id: f.count for f in plan.flows}
+    # 445 goes everywhere; NetBIOS (IPv4 only) never to an IPv6 address, and names are
+    # resolved to IPv4 only.
+    assert counts["manager-client-push-smb"] == 4
+    assert counts["manager-client-push-netbios-ns"] == 3
+    ipv4_only = {s.entry.id: s.detail for s in plan.skipped if s.reason is SkipReason.IPV4_ONLY}
+    assert set(ipv4_only) == {
+        "manager-client-push-netbios-ssn",
+        "manager-client-push-netbios-ns",
+        "manager-client-push-netbios-dgm",
+    }
+    assert all("IPv4 only" in d and "fd00:18::5" in d for d in ipv4_only.values())
+    named = [p for p in plan.probes() if p.host == "pc1.example.test"]
+    assert {p.port: p.ipv4_only for p in named} == {139: True, 445: False, 137: True, 138: True}
+    assert {p.port: p.severity.value for p in named} == {
+        139: "warn",
+        445: "fail",
+        137: "warn",
+        138: "warn",
+    }
+    # An IPv6-only client list: NetBIOS is not planned at all, and says why.
+    v6 = 'features = ["windows_push"]\n' + MANAGER + '[roles.client]\nhosts = ["fd00:18::5"]\n'
+    plan = _plan(write, catalogue, v6, Role.MANAGER)
+    assert {f.entry.id for f in plan.flows} == {"manager-client-push-smb"} | {
+        f.entry.id for f in plan.flows if f.entry.scope.value == "local"
+    }
+
+
+def test_mac_push_goes_only_to_mac_groups(write: Write, catalogue: Catalogue) -> None:
+    text = (
+        'features = ["mac_push", "windows_push"]\n'
+        + MANAGER
+        + """
+[[roles.client]]
+hosts = ["198.18.1.0/29"]
+[[roles.client]]
+os = "mac"
+hosts = ["198.18.4.10"]
+[[roles.client]]
+os = "linux"
+hosts = ["198.18.9.10"]
+"""
+    )
+    plan = _plan(write, catalogue, text, Role.MANAGER)
+    by_flow: dict[str, set[str]] = {}
+    for probe in plan.probes():
+        by_flow.setdefault(probe.flow, set()).add(probe.host)
+    assert by_flow["manager-client-push-mac-ssh"] == {"198.18.4.10"}
+    assert "198.18.4.10" not in by_flow["manager-client-push-smb"]
+    assert "198.18.9.10" not in by_flow["manager-client-push-smb"]  # Linux: no Windows push
+    assert len(by_flow["manager-client-push-smb"]) == 6
+    # mac_push on, but no group says which clients are Macs: a gap that says how to fix it.
+    untagged = 'features = ["mac_push"]\n' + MANAGER + '[roles.client]\nhosts = ["198.18.1.5"]\n'
+    plan = _plan(write, catalogue, untagged, Role.MANAGER)
+    gap = {s.entry.id: s for s in plan.gaps}["manager-client-push-mac-ssh"]
+    assert 'os = "mac"' in gap.detail
+
+
+def test_remote_console_reaches_the_reporting_site(write: Write, catalogue: Catalogue) -> None:
+    plan = _plan(write, catalogue, MANAGER, Role.REMOTE_CONSOLE)
+    assert ("remote_console-manager-reporting", 8445) in _ports(plan)
+    # One listener: moving the reporting console's 8445 moves the console's too.
+    moved = _plan(
+        write,
+        catalogue,
+        MANAGER + "[ports]\nreporting_console-manager-reporting = 9445\n",
+        Role.REMOTE_CONSOLE,
+    )
+    assert ("remote_console-manager-reporting", 9445) in _ports(moved)
+
+
+def test_one_override_per_listener(write: Write, catalogue: Catalogue) -> None:
+    text = (
+        MANAGER
+        + '[roles.remote_console]\nhosts = ["198.18.5.10"]\n'
+        + "[ports]\nremote_console-manager-https = 9443\nrmm_edr-manager-webservices = 9446\n"
+    )
+    ports = _ports(_plan(write, catalogue, text, Role.REPLICATION_PARTNER, Role.REMOTE_CONSOLE))
+    assert ("replication_partner-manager-https", 9443) in ports
+    assert ("remote_console-manager-https", 9443) in ports
+    assert ("remote_console-manager-webservices", 9446) in ports
+    with pytest.raises(TopologyError) as info:
+        _plan(
+            write,
+            catalogue,
+            MANAGER + "[ports]\nreplication_partner-manager-https = 9443\n",
+            Role.REPLICATION_PARTNER,
+        )
+    assert "remote_console-manager-https" in str(info.value.hint)
+
+
+def test_embedded_database_lives_on_the_manager(write: Write, catalogue: Catalogue) -> None:
+    text = 'features = ["embedded_database"]\n' + MANAGER
+    manager = _plan(write, catalogue, text, Role.MANAGER)
+    local = {(p.flow, p.address, p.port) for p in manager.probes()}
+    assert ("manager-manager-embedded-database", "127.0.0.1", 2638) in local
+    client = _plan(write, catalogue, text, Role.CLIENT)
+    exposure = [p for p in client.probes() if p.port == 2638]
+    assert [(p.flow, p.address) for p in exposure] == [
+        ("client-manager-embedded-database-exposure", "198.18.2.2")
+    ]
+    assert not any(p.port == 1433 for p in client.probes())  # no SQL Server at this site
+    # A client never probes its own loopback for a database.
+    assert not any(p.address == "127.0.0.1" for p in client.probes())
+
+
+def test_an_admin_workstation_that_is_also_a_client(write: Write, catalogue: Catalogue) -> None:
+    plan = _plan(write, catalogue, MANAGER, Role.CLIENT, Role.REMOTE_CONSOLE)
+    reasons = {s.entry.id: s for s in plan.skipped}
+    for exposure, port in (
+        ("client-manager-console-https-exposure", 8443),
+        ("client-manager-web-console-exposure", 9090),
+    ):
+        assert reasons[exposure].reason is SkipReason.CONTRADICTED
+        assert f"tcp/{port}" in reasons[exposure].detail
+    probes = list(plan.probes())
+    keys = [(p.address, p.protocol, p.port) for p in probes]
+    assert len(keys) == len(set(keys)) == plan.total  # every target probed once
+    launcher = next(p for p in probes if p.port == 8447)
+    assert (launcher.flow, launcher.also) == (
+        "client-manager-launcher-exposure",
+        ("remote_console-manager-launcher-exposure",),
+    )
+    required = {p.port for p in probes if p.expect is Expect.REACHABLE}
+    assert {8443, 9090} <= required
+
+
+def test_a_host_listed_twice_is_probed_once(write: Write, catalogue: Catalogue) -> None:
+    text = '[roles.manager]\nhosts = ["198.18.2.2", "198.18.2.2"]\n'
+    plan = _plan(write, catalogue, text, Role.CLIENT)
+    probes = list(plan.probes())
+    assert len(probes) == plan.total == len({(p.address, p.port) for p in probes})
+
+
+def test_a_declared_proxy_carries_cloud_and_liveupdate(write: Write, catalogue: Catalogue) -> None:
+    direct = (
+        MANAGER
+        + """
+[roles.cloud_console]
+hosts = ["cloud.example.test"]
+[roles.liveupdate]
+hosts = ["liveupdate.example.test"]
+"""
+    )
+    plan = _plan(write, catalogue, direct, Role.MANAGER)
+    assert {("manager-cloud_console-https", 443), ("manager-liveupdate-http", 80)} <= _ports(plan)
+    assert plan.groups["manager-liveupdate"].members == (
+        "manager-liveupdate-http",
+        "manager-liveupdate-https",
+    )
+    proxied = (
+        direct
+        + '[roles.proxy]\nhosts = ["proxy.example.test"]\n[ports]\nmanager-proxy-web = 3128\n'
+    )
+    plan = _plan(write, catalogue, proxied, Role.MANAGER)
+    targets = {(p.flow, p.host, p.port) for p in plan.probes() if p.destination is not Role.CLIENT}
+    assert ("manager-proxy-web", "proxy.example.test", 3128) in targets
+    assert not any(
+        p in ("manager-cloud_console-https", "manager-liveupdate-http") for p, _, _ in targets
+    )
+    reasons = {s.entry.id: s for s in plan.skipped}
+    assert reasons["manager-cloud_console-https"].reason is SkipReason.PROXY
+    # Clients have no proxied flow here (no client LiveUpdate, 14.3 cloud console listed):
+    client = _plan(write, catalogue, proxied, Role.CLIENT)
+    assert "client-proxy-web" in {f.entry.id for f in client.flows}  # roaming cloud upload
+    none = _plan(
+        write, catalogue, MANAGER + '[roles.proxy]\nhosts = ["proxy.example.test"]\n', Role.MANAGER
+    )
+    assert {s.entry.id: s.reason for s in none.skipped}["manager-proxy-web"] is SkipReason.UNUSED
+
+
+def test_a_role_that_starts_no_flows(write: Write, catalogue: Catalogue) -> None:
+    plan = _plan(write, catalogue, MANAGER, Role.SYSLOG)
+    assert plan.flows == ()
+    assert plan.total == 0

@@ -56,7 +56,9 @@ def make_head(
     catalogue: Catalogue, tmp_path: Path, complete: bool = True
 ) -> tuple[ReportHead, Collector]:
     topology = topology_from_hosts(
-        {Role.MANAGER: ["198.18.2.2"], Role.CLIENT: ["198.18.16.0/26"]}, catalogue
+        {Role.MANAGER: ["198.18.2.2"], Role.CLIENT: ["198.18.16.0/26"]},
+        catalogue,
+        features=["windows_push"],
     )
     plan = build_plan(catalogue, topology, Vantage((Role.MANAGER,)))
     collector = Collector(plan, Stage.OPERATIONAL, tmp_path)

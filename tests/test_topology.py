@@ -9,7 +9,7 @@ from sepcheck.catalogue import Catalogue
 from sepcheck.data import data_dir
 from sepcheck.errors import TopologyError
 from sepcheck.hosts import FileSpec
-from sepcheck.model import Role
+from sepcheck.model import HostOS, Role
 from sepcheck.topology import load_topology, topology_from_hosts
 from sepcheck.versions import parse_version
 
@@ -36,8 +36,10 @@ client-manager-http = 80
 def test_example_topology_loads(catalogue: Catalogue) -> None:
     topology = load_topology(data_dir("examples") / "site.toml", catalogue)
     assert topology.sep_version == parse_version("14.3 RU8")
-    assert topology.host_count(Role.CLIENT) == 14 + 5 + 1
-    assert topology.features == {"sql_server_database"}
+    assert topology.host_count(Role.CLIENT) == 14 + 5 + 1 + 3
+    assert sum(spec.count for spec in topology.hosts(Role.CLIENT, HostOS.MAC)) == 3
+    assert topology.features == {"sql_server_database", "windows_push", "mac_push"}
+    assert topology.settings == {"management_server_list": ("https", "http")}
     assert len(topology.digest) == 64
 
 
@@ -142,6 +144,38 @@ def test_host_files_are_relative_to_the_topology(write: Write, catalogue: Catalo
             "roles.manager.hosts",
             ["valid list"],
         ),
+        (
+            ('"sql_server_database"', '"sql_server_database", "embedded_database"'),
+            2,
+            "features",
+            ["exclude each other", "one database"],
+        ),
+        (
+            ('"sql_server_database"', '"sql_server_named_instance"'),
+            2,
+            "features",
+            ["needs feature 'sql_server_database'"],
+        ),
+        (
+            ('"14.3 RU8"', '"14.3 RU8"\nmanagement_server_list = ["http", "ftp"]'),
+            2,
+            "management_server_list[1]",
+            ["unknown value 'ftp'", "'http' and/or 'https'"],
+        ),
+        (
+            ('"14.3 RU8"', '"14.3 RU8"\nmanagement_server_list = []'),
+            2,
+            "management_server_list",
+            ["is empty", "default of the site's version"],
+        ),
+        (
+            ('hosts = ["sepm01.example.test"]', 'hosts = ["sepm01.example.test"]\nos = "beos"'),
+            6,
+            "roles.manager.os",
+            ["'windows', 'mac' or 'linux'"],
+        ),
+        (('"14.3 RU8"', '"14.3.1"'), 1, "sep_version", ["no third number", "14.3 RU1"]),
+        (('"14.3 RU8"', '"11.0 RU7"'), 1, "sep_version", ["12.1 and 14.x"]),
     ],
 )
 def test_bad_topologies_are_located(
@@ -207,3 +241,47 @@ def test_from_command_line_hosts(catalogue: Catalogue) -> None:
     assert topology.host_count(Role.GUP) == 2
     with pytest.raises(TopologyError, match="not a valid IPv4"):
         topology_from_hosts({Role.MANAGER: ["198.18.2.999"]}, catalogue)
+
+
+def test_host_groups_carry_an_os(write: Write, catalogue: Catalogue) -> None:
+    text = """
+[roles.manager]
+hosts = ["198.18.2.2"]
+
+[[roles.client]]
+description = "Office PCs"
+hosts = ["198.18.1.0/28"]
+
+[[roles.client]]
+description = "Design team Macs"
+os = "mac"
+hosts = ["198.18.4.10", "198.18.4.11"]
+"""
+    topology = load_topology(write("site.toml", text), catalogue)
+    assert topology.host_count(Role.CLIENT) == 16
+    assert [s.text for s in topology.hosts(Role.CLIENT, HostOS.MAC)] == [
+        "198.18.4.10",
+        "198.18.4.11",
+    ]
+    # Untagged groups take Windows push (most clients); Mac push needs the tag.
+    assert [s.text for s in topology.hosts(Role.CLIENT, HostOS.WINDOWS)] == ["198.18.1.0/28"]
+    bad = text.replace('"198.18.4.11"', '"198.18.4.300"')
+    with pytest.raises(TopologyError) as info:
+        load_topology(write("site.toml", bad), catalogue)
+    assert info.value.location is not None
+    assert info.value.location.key == "roles.client[1].hosts[1]"
+    assert info.value.location.line == 12
+    assert "_RoleDoc" not in str(info.value) + str(info.value.detail)
+
+
+def test_a_table_of_tables_for_one_role_is_read_as_host_groups(
+    write: Write, catalogue: Catalogue
+) -> None:
+    text = '[[roles.manager]]\nhosts = ["198.18.2.2"]\nport = 1\n'
+    with pytest.raises(TopologyError) as info:
+        load_topology(write("site.toml", text), catalogue)
+    message = str(info.value)
+    assert "unknown key 'port'" in message
+    assert "roles.manager[0].port" in message
+    assert "_RoleDoc" not in message
+    assert "list[" not in message

@@ -79,7 +79,7 @@ def test_quiet_run_into_a_folder(catalogue: Path, reports: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     lines = done.stderr.splitlines()
-    assert lines[0].startswith("PASS: 1 flows")
+    assert lines[0].startswith("PASS: 1 flow (")
     files = sorted(p.name for p in reports.iterdir())
     assert files[0] == LOCK_NAME
     assert len(files) == 2

@@ -17,7 +17,7 @@ from sepcheck.cli.app import (
     write_chunks,
 )
 from sepcheck.model import Protocol, Role
-from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_table
+from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_view
 
 
 class CatalogueFormat(StrEnum):
@@ -54,4 +54,5 @@ def catalogue_command(
         write_chunks([catalogue_markdown(entries)])
     else:
         title = f"SEP flows ({len(entries)} of {len(catalogue)} entries)"
-        stdout_console().print(catalogue_table(entries, title=title))
+        console = stdout_console()
+        console.print(catalogue_view(entries, title=title, width=console.width))

@@ -99,6 +99,7 @@ class DirFormat(StrEnum):
 
 class FailOn(StrEnum):
     FAILURE = "failure"
+    WARNING = "warning"
     REGRESSION = "regression"
 
 
@@ -338,7 +339,8 @@ def check_command(
         FailOn,
         typer.Option(
             "--fail-on",
-            help="Exit 1 on any failing flow, or (with --baseline) only on regressions.",
+            help="Exit 1 on any failing flow; 'warning': also on a warning (auditors); "
+            "'regression' (with --baseline): only on regressions.",
             envvar="SEPCHECK_FAIL_ON",
         ),
     ] = FailOn.FAILURE,
@@ -569,4 +571,7 @@ def _run_and_report(
     if fail_on is FailOn.REGRESSION:
         # No earlier report yet (the first scheduled run): nothing can have regressed.
         raise typer.Exit(EXIT_FINDINGS if changes and changes.regressions else EXIT_OK)
+    if fail_on is FailOn.WARNING:
+        warned = run.head.summary.flows.get(Verdict.WARN.value, 0)
+        raise typer.Exit(EXIT_FINDINGS if warned or run.head.verdict is Verdict.FAIL else EXIT_OK)
     raise typer.Exit(EXIT_FINDINGS if run.head.verdict is Verdict.FAIL else EXIT_OK)

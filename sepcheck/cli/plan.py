@@ -22,7 +22,14 @@ from sepcheck.data import data_dir
 from sepcheck.errors import UsageError
 from sepcheck.model import Role
 from sepcheck.plan import build_plan
-from sepcheck.render.plan import plan_json_chunks, plan_lines, plan_table, skipped_table
+from sepcheck.render.plan import (
+    plan_json_chunks,
+    plan_lines,
+    plan_notes,
+    plan_summary,
+    plan_view,
+    skipped_view,
+)
 from sepcheck.topology import load_topology
 
 
@@ -77,16 +84,14 @@ def plan_command(
         write_chunks(plan_lines(plan))
     else:
         console = stdout_console()
-        console.print(plan_table(plan))
-        skipped = skipped_table(plan)
+        console.print(plan_view(plan, console.width))
+        notes = plan_notes(plan)
+        if notes is not None:
+            console.print(notes)
+        skipped = skipped_view(plan, console.width)
         if skipped is not None:
             console.print(skipped)
-    gaps = len(plan.gaps)
-    err.print(
-        f"{plan.total:,} probes in {len(plan.flows)} flows"
-        + (f"; {gaps} required flow(s) have no destination hosts (gaps)" if gaps else ""),
-        markup=False,
-    )
+    err.print(plan_summary(plan), markup=False)
 
 
 @app.command("init")

@@ -1,15 +1,17 @@
-"""Render catalogue entries as a rich table, JSON or Markdown."""
+"""Render catalogue entries as a rich table (blocks when narrow), JSON or Markdown."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable
 
-from rich import box
-from rich.table import Table
+from rich.console import RenderableType
+from rich.text import Text
 
 from sepcheck.catalogue import Entry
 from sepcheck.model import Expect
+from sepcheck.render.layout import Field, view
 
 
 def _direction(entry: Entry) -> str:
@@ -18,42 +20,65 @@ def _direction(entry: Entry) -> str:
     return f"{entry.source} {arrow} {entry.destination}{where}"
 
 
+def expect_words(expect: Expect, severity: str) -> Text:
+    """'reachable' or 'must not reach', with '(warn)' when a failure only warns."""
+    words = "reachable" if expect is Expect.REACHABLE else "must not reach"
+    style = "green" if expect is Expect.REACHABLE else "red"
+    text = Text(words, style=style)
+    if severity == "warn":
+        text.append(" (warn)", style="yellow")
+    return text
+
+
 def _flags(entry: Entry) -> str:
     flags = []
     if entry.optional:
         flags.append("optional")
     if entry.feature:
-        flags.append(f"feature:{entry.feature}")
-    if entry.severity.value == "warn":
-        flags.append("warn")
+        flags.append(f"feature {entry.feature}")
+    if entry.group:
+        flags.append(f"one of {entry.group}" + (f" ({entry.choice})" if entry.choice else ""))
+    if entry.target_os:
+        flags.append(f"to {entry.target_os} hosts")
+    if entry.ipv4_only:
+        flags.append("IPv4 only")
+    if entry.via_proxy:
+        flags.append(f"via proxy: {entry.via_proxy}")
+    if entry.port_from:
+        flags.append(f"port of {entry.port_from}")
     return ", ".join(flags)
 
 
-def catalogue_table(entries: Iterable[Entry], title: str = "SEP flows") -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_lines=False)
-    table.add_column("id", style="bold", no_wrap=True)
-    table.add_column("proto/port", no_wrap=True)
-    table.add_column("direction", no_wrap=True)
-    table.add_column("expect", no_wrap=True)
-    table.add_column("versions", no_wrap=True)
-    table.add_column("conf.", justify="center", no_wrap=True)
-    table.add_column("purpose", ratio=1, min_width=24)
-    table.add_column("flags")
-    for entry in entries:
-        expect = (
-            "[green]reachable[/]" if entry.expect is Expect.REACHABLE else "[red]unreachable[/]"
-        )
-        table.add_row(
+_FIELDS = (
+    Field("id", wrap=False, style="bold"),
+    Field("proto/port", wrap=False),
+    Field("direction"),
+    Field("expect"),
+    Field("versions"),
+    Field("conf."),
+    Field("purpose"),
+    Field("flags"),
+)
+
+
+def catalogue_view(
+    entries: Iterable[Entry], title: str = "SEP flows", width: int | None = None
+) -> RenderableType:
+    """A table when it fits in ``width`` columns, else one block per entry; never cropped."""
+    rows = [
+        (
             entry.id,
             f"{entry.protocol}/{entry.port}",
             _direction(entry),
-            expect,
+            expect_words(entry.expect, entry.severity.value),
             entry.versions,
             "yes" if entry.configurable else "no",
             entry.purpose,
             _flags(entry),
         )
-    return table
+        for entry in entries
+    ]
+    return view(title, _FIELDS, rows, width)
 
 
 def catalogue_json(entries: Iterable[Entry]) -> str:
@@ -61,7 +86,8 @@ def catalogue_json(entries: Iterable[Entry]) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Catalogue text is data, not markup: escape HTML and the table's own separator.
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def catalogue_markdown(entries: Iterable[Entry]) -> str:
@@ -72,8 +98,9 @@ def catalogue_markdown(entries: Iterable[Entry]) -> str:
     ]
     for e in entries:
         notes = "<br>".join(_md(n) for n in e.notes)
-        if e.feature:
-            notes = f"feature `{e.feature}`" + ("<br>" + notes if notes else "")
+        flags = _flags(e)
+        if flags:
+            notes = _md(flags) + ("<br>" + notes if notes else "")
         cells = [
             f"`{e.id}`",
             e.protocol.value,

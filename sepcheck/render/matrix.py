@@ -50,7 +50,7 @@ def matrix_table(head: ReportHead, width: int | None = None) -> Table:
     table.add_column("result", ratio=3, min_width=24, overflow="fold")
     wide = width is None or width >= 110
     if wide:
-        table.add_column("purpose", ratio=1, max_width=40, no_wrap=True, overflow="ellipsis")
+        table.add_column("purpose", ratio=1, max_width=40)
     for flow in head.summary.flow_results:
         verdict = Text(flow.verdict.value.upper(), style=_VERDICT_STYLE[flow.verdict])
         cells: list[Text | str] = [
@@ -62,15 +62,37 @@ def matrix_table(head: ReportHead, width: int | None = None) -> Table:
         if wide:
             cells.append(flow.purpose)
         table.add_row(*cells)
+    caption = _caption(head)
+    if caption is not None:
+        table.caption = caption
+        table.caption_justify = "left"
     return table
+
+
+def _caption(head: ReportHead) -> Text | None:
+    """Groups of alternatives (judged together) and what the plan decided for the site."""
+    lines = Text()
+    for group in head.summary.groups:
+        if lines:
+            lines.append("\n")
+        lines.append(f"{group.verdict.value.upper()}", style=_VERDICT_STYLE[group.verdict])
+        lines.append(f" alternatives {group.group} ({', '.join(group.flows)}): {group.note}")
+    for note in head.summary.plan_notes:
+        if lines:
+            lines.append("\n")
+        lines.append(f"note: {note}", style="dim")
+    return lines or None
 
 
 def summary_line(head: ReportHead) -> str:
     flows = head.summary.flows
     parts = [f"{flows.get(v.value, 0)} {v.value}" for v in Verdict]
+    flow_count = len(head.summary.flow_results)
+    probes = head.summary.probes
     line = (
-        f"{head.verdict.value.upper()}: {len(head.summary.flow_results)} flows "
-        f"({', '.join(parts)}), {head.summary.probes:,} probes in {head.summary.duration_s:.1f} s"
+        f"{head.verdict.value.upper()}: {flow_count} flow{'' if flow_count == 1 else 's'} "
+        f"({', '.join(parts)}), {probes:,} probe{'' if probes == 1 else 's'} in "
+        f"{head.summary.duration_s:.1f} s"
     )
     gaps = head.summary.gaps
     if gaps:

@@ -6,9 +6,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from rich.table import Table
+from rich.console import RenderableType
+from rich.text import Text
 
-from sepcheck.plan import Plan, Probe, Skipped
+from sepcheck.plan import Plan, Probe, Skipped, spec_key
+from sepcheck.render.catalogue import expect_words
+from sepcheck.render.layout import Field, view
 from sepcheck.topology import Topology
 
 
@@ -17,6 +20,10 @@ def _vantage(plan: Plan) -> dict[str, Any]:
         "roles": [role.value for role in plan.vantage.roles],
         "inferred": plan.vantage.inferred,
         "evidence": plan.vantage.evidence or None,
+        "implied": [
+            {"role": role.value, "by": by.value, "why": why}
+            for role, by, why in plan.vantage.implied
+        ],
     }
 
 
@@ -31,6 +38,8 @@ def probe_dict(probe: Probe) -> dict[str, Any]:
         "port": probe.port,
         "expect": probe.expect.value,
         "severity": probe.severity.value,
+        "group": probe.group,
+        "also": list(probe.also),
         "spec": probe.spec,
     }
 
@@ -50,75 +59,126 @@ def plan_json_chunks(plan: Plan, topology: Topology) -> Iterator[str]:
         "sep_version": str(topology.sep_version) if topology.sep_version else None,
         "vantage": _vantage(plan),
         "total": plan.total,
+        "notes": list(plan.notes),
+        "groups": {name: list(group.members) for name, group in plan.groups.items()},
         "skipped": [_skipped_dict(s) for s in plan.skipped],
     }
     yield json.dumps(head, indent=2)[:-2] + ',\n  "probes": ['
     separator = "\n    "
-    for flow in plan.flows:
-        # Everything but host, address and spec is the same for a flow's probes: format it
-        # once, so large plans cost one small string join per probe.
-        sample = next(flow.probes(), None)
-        if sample is None:
-            continue
-        fixed = {k: v for k, v in probe_dict(sample).items() if k not in _VARYING}
-        tail = json.dumps(fixed)[1:]
-        batch: list[str] = []
-        for probe in flow.probes():
-            batch.append(
-                f'{separator}{{"host": {json.dumps(probe.host)}, '
-                f'"address": {json.dumps(probe.address)}, '
-                f'"spec": {json.dumps(probe.spec)}, {tail}'
-            )
-            separator = ",\n    "
-            if len(batch) >= 2048:
-                yield "".join(batch)
-                batch.clear()
-        yield "".join(batch)
+    # Everything but host, address and spec is the same for the probes of one flow toward
+    # one spec: format it once, so large plans cost one small string join per probe.
+    tails: dict[tuple[str, tuple[str, ...]], str] = {}
+    batch: list[str] = []
+    for probe in plan.probes():
+        key = (probe.flow, probe.also)
+        tail = tails.get(key)
+        if tail is None:
+            fixed = {k: v for k, v in probe_dict(probe).items() if k not in _VARYING}
+            tail = tails[key] = json.dumps(fixed)[1:]
+        batch.append(
+            f'{separator}{{"host": {json.dumps(probe.host)}, '
+            f'"address": {json.dumps(probe.address)}, '
+            f'"spec": {json.dumps(probe.spec)}, {tail}'
+        )
+        separator = ",\n    "
+        if len(batch) >= 2048:
+            yield "".join(batch)
+            batch.clear()
+    yield "".join(batch)
     yield "\n  ]\n}\n" if separator != "\n    " else "]\n}\n"
 
 
-def plan_table(plan: Plan) -> Table:
-    roles = ", ".join(role.value for role in plan.vantage.roles)
-    table = Table(title=f"Probes sent as {roles}")
-    table.add_column("flow", style="bold", no_wrap=True)
-    table.add_column("proto/port", no_wrap=True)
-    table.add_column("to")
-    table.add_column("hosts")
-    table.add_column("probes", justify="right")
-    table.add_column("expect")
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+_PLAN_FIELDS = (
+    Field("flow", wrap=False, style="bold"),
+    Field("proto/port", wrap=False),
+    Field("to"),
+    Field("hosts"),
+    Field("probes", wrap=False),
+    Field("expect"),
+    Field("judged with"),
+)
+
+
+def plan_view(plan: Plan, width: int | None = None) -> RenderableType:
+    """Every planned flow by host block, with what it expects and how strictly."""
+    roles = ", ".join(role.value for role in plan.vantage.all_roles)
+    rows: list[tuple[str | Text, ...]] = []
+    sharing = plan.sharing()
     for flow in plan.flows:
-        expect = flow.entry.expect.value
+        entry = flow.entry
         for spec in flow.specs:
             hosts = spec.text if spec.count == 1 else f"{spec.text} ({spec.count:,} hosts)"
-            table.add_row(
-                flow.entry.id,
-                f"{flow.entry.protocol}/{flow.port}",
-                flow.entry.destination.value,
-                hosts,
-                f"{spec.count:,}",
-                "[green]reachable[/]" if expect == "reachable" else "[red]unreachable[/]",
+            key = (entry.protocol, flow.port, spec_key(spec))
+            shared = [f.entry.id for f in sharing.get(key, []) if f is not flow]
+            judged = []
+            if entry.group:
+                judged.append(f"alternatives {entry.group}")
+            if shared:
+                judged.append("same probe as " + ", ".join(shared))
+            rows.append(
+                (
+                    entry.id,
+                    f"{entry.protocol}/{flow.port}",
+                    entry.destination.value,
+                    hosts,
+                    f"{spec.count:,}",
+                    expect_words(entry.expect, entry.severity.value),
+                    "; ".join(judged),
+                )
             )
-    return table
+    if not rows:
+        return Text(
+            f"Probes sent as {roles}: none. No catalogue flow starts at this role on this "
+            "site" + (" (see why below)." if plan.skipped else "."),
+        )
+    return view(f"Probes sent as {roles}", _PLAN_FIELDS, rows, width)
 
 
-def skipped_table(plan: Plan) -> Table | None:
+def plan_notes(plan: Plan) -> Text | None:
+    """What the plan decided for the site as a whole (implied roles, defaults)."""
+    if not plan.notes:
+        return None
+    text = Text("Notes:", style="bold")
+    for note in plan.notes:
+        text.append(f"\n  - {note}")
+    return text
+
+
+_SKIPPED_FIELDS = (Field("flow", wrap=False), Field("reason", wrap=False), Field("detail"))
+
+
+def skipped_view(plan: Plan, width: int | None = None) -> RenderableType | None:
     if not plan.skipped:
         return None
-    table = Table(title="Not planned")
-    table.add_column("flow", no_wrap=True)
-    table.add_column("reason")
-    table.add_column("detail")
-    for item in plan.skipped:
-        style = "yellow" if item.reason.value == "gap" else "dim"
-        table.add_row(item.entry.id, f"[{style}]{item.reason.value}[/]", item.detail)
-    return table
+    rows = [
+        (
+            item.entry.id,
+            Text(item.reason.value, style="yellow" if item.reason.value == "gap" else "dim"),
+            item.detail,
+        )
+        for item in plan.skipped
+    ]
+    return view("Not planned", _SKIPPED_FIELDS, rows, width)
+
+
+def plan_summary(plan: Plan) -> str:
+    """'N probes in M flows' (with the gaps), the plan's last line on stderr."""
+    gaps = len(plan.gaps)
+    line = f"{_plural(plan.total, 'probe')} in {_plural(len(plan.flows), 'flow')}"
+    if gaps:
+        line += f"; {_plural(gaps, 'required flow')} with no destination hosts (gaps)"
+    return line
 
 
 def plan_lines(plan: Plan) -> Iterator[str]:
     """One tab-separated line per probe, for --expand (and for grep and awk)."""
-    yield "flow\tdestination\thost\taddress\tprotocol\tport\texpect\n"
+    yield "flow\tdestination\thost\taddress\tprotocol\tport\texpect\tseverity\talso\n"
     for p in plan.probes():
         yield (
             f"{p.flow}\t{p.destination}\t{p.host}\t{p.address or '-'}\t"
-            f"{p.protocol}\t{p.port}\t{p.expect}\n"
+            f"{p.protocol}\t{p.port}\t{p.expect}\t{p.severity}\t{','.join(p.also) or '-'}\n"
         )

@@ -2,8 +2,12 @@
 
 Each result is judged, counted into its flow's summary, and appended as one JSON line to a
 spool file next to the report, so a run of a million probes holds only per-flow counters
-in memory. ``finish`` builds the head of the report (summary included); ``writer.py`` then
-streams the spooled results into the final file.
+in memory. A probe several flows need is judged (and written) once for each of them. The
+members of a group of alternatives wait for each other per host, so they are judged
+together: what waits is at most one result per member and host, and groups lead to few
+hosts (the managers, the LiveUpdate or directory servers). ``finish`` builds the head of
+the report (summary included); ``writer.py`` then streams the spooled results into the
+final file.
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ import json
 import os
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from sepcheck.plan import Plan
+from sepcheck.plan import FlowPlan, Plan
 from sepcheck.report.model import (
     FailingHost,
     FlowResult,
+    GroupResult,
     NotPlanned,
     Parameters,
     ReportHead,
@@ -30,7 +35,7 @@ from sepcheck.report.model import (
     result_record,
 )
 from sepcheck.results import ProbeResult, Stage, Verdict
-from sepcheck.verdict import FlowSummary, judge
+from sepcheck.verdict import FlowSummary, Judged, judge, judge_alternatives
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -58,6 +63,9 @@ class Collector:
         self.flows: dict[str, FlowSummary] = {
             f.entry.id: FlowSummary(f.entry.id) for f in plan.flows
         }
+        self.flow_plans: dict[str, FlowPlan] = {f.entry.id: f for f in plan.flows}
+        self.waiting: dict[tuple[str, str, str], list[ProbeResult]] = {}
+        """Results of a group's members for one host, until every member has one."""
         self.states: Counter[str] = Counter()
         self.verdicts: Counter[str] = Counter()
         self.count = 0
@@ -68,15 +76,60 @@ class Collector:
         """Every spool whose results belong to this run (one per worker)."""
 
     def add(self, result: ProbeResult) -> None:
-        verdict, note = judge(result, self.stage)
+        probe = result.probe
+        # Probes and states count what was sent; verdicts count what was judged (a probe
+        # that several flows need is judged once for each).
         self.count += 1
         self.states[result.state.value] += 1
+        for flow in (probe.flow, *probe.also):
+            each = result if flow == probe.flow else self._for_flow(result, flow)
+            group = each.probe.group
+            planned = self.plan.groups.get(group or "")
+            members = planned.members if planned else ()
+            if len(members) < 2:
+                verdict, note = judge(each, self.stage)
+                self._record(Judged(each, verdict, note))
+                continue
+            key = (group or "", each.probe.host, each.probe.spec)
+            held = self.waiting.setdefault(key, [])
+            held.append(each)
+            if len(held) == len(members):
+                del self.waiting[key]
+                for judged in judge_alternatives(held, self.stage, complete=True):
+                    self._record(judged)
+
+    def _for_flow(self, result: ProbeResult, flow: str) -> ProbeResult:
+        """The same measurement, as a result of another flow that needs the same probe."""
+        entry = self.flow_plans[flow].entry
+        probe = replace(
+            result.probe,
+            flow=entry.id,
+            source=entry.source,
+            destination=entry.destination,
+            expect=entry.expect,
+            severity=entry.severity,
+            group=entry.group,
+            also=(),
+        )
+        return replace(result, probe=probe)
+
+    def _record(self, judged: Judged) -> None:
+        result, verdict, note = judged.result, judged.verdict, judged.note
         self.verdicts[verdict.value] += 1
-        self.flows[result.probe.flow].add(result, verdict, note)
+        self.flows[result.probe.flow].add(result, verdict, note, judged.carried)
         self.spool.write(_dumps(result_record(result, verdict, note)) + "\n")
+
+    def settle(self) -> None:
+        """Judge what still waits for an alternative that was never measured (the run
+        was interrupted): nothing measured is left out of the report."""
+        for held in self.waiting.values():
+            for judged in judge_alternatives(held, self.stage, complete=False):
+                self._record(judged)
+        self.waiting.clear()
 
     def export(self) -> Shard:
         """Hand this worker's measurements to the parent (the spool file stays on disk)."""
+        self.settle()
         self.spool.close()
         return Shard(self.flows, self.states, self.verdicts, self.count, self.spool_path)
 
@@ -87,6 +140,40 @@ class Collector:
         self.verdicts.update(shard.verdicts)
         self.count += shard.count
         self.spools.append(shard.spool)
+
+    def group_results(self, flows: list[FlowResult]) -> list[GroupResult]:
+        by_id = {f.flow: f for f in flows}
+        out = []
+        for name, planned in self.plan.groups.items():
+            measured = [by_id[m] for m in planned.members if m in by_id]
+            if not measured:
+                continue
+            verdict = max((f.verdict for f in measured), key=lambda v: v.rank)
+            own = {
+                f.flow: f.verdicts.get(Verdict.PASS.value, 0) - self.flows[f.flow].carried
+                for f in measured
+            }
+            working = [
+                f"{f.flow} ({f.protocol}/{f.port}) for {own[f.flow]:,} of {f.probes:,} hosts"
+                for f in measured
+                if own[f.flow]
+            ]
+            if verdict is Verdict.PASS:
+                note = "works through " + "; ".join(working)
+            elif working:
+                note = "some hosts reach no alternative; works through " + "; ".join(working)
+            else:
+                note = "no alternative works"
+            out.append(
+                GroupResult(
+                    group=name,
+                    description=planned.description,
+                    flows=list(planned.members),
+                    verdict=verdict,
+                    note=note,
+                )
+            )
+        return out
 
     @property
     def verdict(self) -> Verdict:
@@ -120,6 +207,8 @@ class Collector:
                     verdicts=dict(summary.verdicts),
                     worst=worst,
                     worst_more=summary.worst_count - len(worst),
+                    severity=entry.severity.value,
+                    group=entry.group,
                 )
             )
         return out
@@ -134,6 +223,7 @@ class Collector:
         topology: TopologyRef,
         parameters: Parameters,
     ) -> ReportHead:
+        self.settle()
         self.spool.flush()
         flows = self.flow_results()
         summary = Summary(
@@ -149,6 +239,8 @@ class Collector:
                 for s in self.plan.skipped
             ],
             gaps=[s.entry.id for s in self.plan.gaps],
+            groups=self.group_results(flows),
+            plan_notes=list(self.plan.notes),
         )
         return ReportHead(
             tool_version=tool_version,

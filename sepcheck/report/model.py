@@ -68,6 +68,14 @@ class ResultItem(_Model):
     reply_ttl: int | None = Field(
         default=None, description="TTL (IPv6: hop limit) of the reply; raw mode only."
     )
+    severity: str = Field(
+        default="fail", description="How a violated expectation counts: fail or warn."
+    )
+    group: str | None = Field(
+        default=None,
+        description="Group of alternatives the flow belongs to: a host passes when one "
+        "member works (see summary.groups).",
+    )
 
     @classmethod
     def of(cls, result: ProbeResult, verdict: Verdict, note: str) -> ResultItem:
@@ -90,6 +98,8 @@ class ResultItem(_Model):
             verdict=verdict,
             note=note,
             reply_ttl=result.reply_ttl,
+            severity=p.severity.value,
+            group=p.group,
         )
 
 
@@ -116,6 +126,8 @@ def result_record(result: ProbeResult, verdict: Verdict, note: str) -> dict[str,
         "verdict": verdict.value,
         "note": note,
         "reply_ttl": result.reply_ttl,
+        "severity": p.severity.value,
+        "group": p.group,
     }
 
 
@@ -143,6 +155,18 @@ class FlowResult(_Model):
         description="Some results of the flow's worst verdict (failing hosts, capped)."
     )
     worst_more: int = Field(description="How many more results share that verdict.")
+    severity: str = Field(default="fail", description="fail, or warn: a failure only warns.")
+    group: str | None = Field(default=None, description="Group of alternatives, if any.")
+
+
+class GroupResult(_Model):
+    """Flows that are alternatives, judged together: one member working is enough."""
+
+    group: str
+    description: str
+    flows: list[str] = Field(description="The planned members.")
+    verdict: Verdict
+    note: str = Field(description="Which member carries the group, or that none works.")
 
 
 class NotPlanned(_Model):
@@ -152,15 +176,24 @@ class NotPlanned(_Model):
 
 
 class Summary(_Model):
-    probes: int
+    probes: int = Field(description="Probes measured (a probe several flows need counts once).")
     planned: int
-    states: dict[str, int]
-    verdicts: dict[str, int]
+    states: dict[str, int] = Field(description="Probes measured, by state.")
+    verdicts: dict[str, int] = Field(
+        description="Results by verdict: one per flow a probe was judged for."
+    )
     flows: dict[str, int] = Field(description="Flows per verdict.")
     duration_s: float
     flow_results: list[FlowResult]
     not_planned: list[NotPlanned]
     gaps: list[str] = Field(description="Required flows with no destination hosts.")
+    groups: list[GroupResult] = Field(
+        default_factory=list, description="Groups of alternatives and their verdicts."
+    )
+    plan_notes: list[str] = Field(
+        default_factory=list,
+        description="What the plan decided for the site: implied roles, defaults of settings.",
+    )
 
 
 class ReportHead(_Model):

@@ -177,12 +177,13 @@ class Lab:
         )
         run("nft", "-f", "-", ns=self.router, input=script)
 
-    def serve(self, tcp: list[int], udp: list[int]) -> None:
+    def serve(self, tcp: list[int], udp: list[int], ns: str | None = None) -> None:
+        """Listen on these ports in the server namespace (or in ``ns``)."""
         command = [
             "ip",
             "netns",
             "exec",
-            self.server,
+            ns or self.server,
             sys.executable,
             "-m",
             "tests.lab.listener",

@@ -1,0 +1,105 @@
+"""Tables that never crop meaning: a table where it fits, one block per row where not.
+
+Rich squeezes a table that is wider than the terminal by cutting cells short (the word
+"not" vanished from "must not be reachable" at 160 columns) and, below the columns'
+minimum widths, by hiding whole columns (the port at 80). A view here is measured first:
+when the table's narrowest layout does not fit, every row is printed as a block of
+wrapped lines instead, with every field named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column: its header, and whether it may wrap (words) or must stay whole."""
+
+    header: str
+    wrap: bool = True
+    style: str = ""
+
+
+def _least(value: str | Text, wrap: bool) -> int:
+    """The narrowest a cell can be without cutting a word (or at all, when it may not wrap)."""
+    text = value.plain if isinstance(value, Text) else value
+    if not wrap:
+        return max((len(line) for line in text.splitlines()), default=0)
+    return max((len(word) for word in text.split()), default=0)
+
+
+def _plain_width(value: str | Text) -> int:
+    text = value.plain if isinstance(value, Text) else value
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def _allot(least: list[int], most: list[int], wrap: list[bool], room: int) -> list[int]:
+    """Column widths within ``room``: each column as wide as its content, then the widest
+    wrapping columns narrowed one character at a time, never below their least width
+    (rich's own squeezing cuts words when its ratios run out)."""
+    widths = list(most)
+    excess = sum(widths) - room
+    while excess > 0:
+        shrinkable = [i for i, w in enumerate(widths) if wrap[i] and w > least[i]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return widths
+
+
+def least_widths(fields: Sequence[Field], rows: Sequence[Sequence[str | Text]]) -> list[int]:
+    """Each column's narrowest width that cuts no word, header included."""
+    return [
+        max(_least(field.header, field.wrap), *(_least(row[i], field.wrap) for row in rows))
+        for i, field in enumerate(fields)
+    ]
+
+
+def view(
+    title: str,
+    fields: Sequence[Field],
+    rows: Sequence[Sequence[str | Text]],
+    width: int | None,
+) -> RenderableType:
+    """The rows as a table when it fits in ``width`` columns (None: any), else as blocks."""
+    least = least_widths(fields, rows)
+    most = [
+        max(len(field.header), *(_plain_width(row[i]) for row in rows))
+        for i, field in enumerate(fields)
+    ]
+    # Each column has one space of padding on either side and a rule on its right, plus
+    # the table's left edge.
+    frame = 3 * len(fields) + 1
+    if width is not None and sum(least) + frame > width:
+        return Group(Text(title, style="bold"), *(_block(fields, row) for row in rows))
+    room = (width if width is not None else sum(most) + frame) - frame
+    widths = _allot(least, most, [f.wrap for f in fields], room)
+    table = Table(title=title, title_justify="left")
+    for field, each in zip(fields, widths, strict=True):
+        table.add_column(
+            field.header, no_wrap=not field.wrap, width=each, overflow="fold", style=field.style
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _block(fields: Sequence[Field], row: Sequence[str | Text]) -> Text:
+    """One row as lines: the first field as a heading, the others as 'name: value'."""
+    head, *rest = row
+    block = Text("\n")
+    block.append_text(head if isinstance(head, Text) else Text(head, style="bold"))
+    for field, value in zip(fields[1:], rest, strict=True):
+        if not str(value):
+            continue
+        block.append(f"\n  {field.header}: ", style="dim")
+        block.append_text(value if isinstance(value, Text) else Text(value))
+    return block

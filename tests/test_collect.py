@@ -1,0 +1,153 @@
+"""The collector's judgement across flows: alternatives per host, one probe judged for
+several flows, and what an interrupted run keeps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sepcheck.catalogue import Catalogue
+from sepcheck.model import Role
+from sepcheck.plan import Plan, Probe, Vantage, build_plan
+from sepcheck.report.collect import Collector
+from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
+from sepcheck.results import ProbeResult, Stage, State, Verdict
+from sepcheck.topology import load_topology
+
+Write = Callable[[str, str], Path]
+
+SITE = """sep_version = "14.3 RU8"
+[roles.manager]
+hosts = ["198.18.2.2", "198.18.2.3"]
+"""
+
+
+def _plan(write: Write, catalogue: Catalogue, *roles: Role, text: str = SITE) -> Plan:
+    return build_plan(catalogue, load_topology(write("site.toml", text), catalogue), Vantage(roles))
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Collector]]:
+    """Collectors a test opens, closed (spools removed) however it ends."""
+    collectors: list[Collector] = []
+    yield collectors
+    for collector in collectors:
+        collector.close()
+
+
+def _result(probe: Probe, state: State) -> ProbeResult:
+    return ProbeResult(probe, probe.address, state, state.value, None, None, 1, state.value)
+
+
+def _finish(collector: Collector, complete: bool = True) -> ReportHead:
+    return collector.finish(
+        complete=complete,
+        duration=1.0,
+        tool_version="test",
+        vantage=VantageInfo(hostname="h", role=["client"], inferred=False, local_addresses=[]),
+        topology=TopologyRef(path=None, sha256="0"),
+        parameters=Parameters(
+            stage="operational",
+            concurrency=1,
+            per_host=1,
+            rate=0,
+            timeout=1,
+            initial_timeout=1,
+            min_timeout=0.1,
+            retries=1,
+            max_retries=6,
+            family="any",
+            catalogue="built-in",
+        ),
+    )
+
+
+def _spooled(collector: Collector) -> list[dict[str, Any]]:
+    collector.spool.flush()
+    return [json.loads(line) for line in collector.spool_path.read_text().splitlines()]
+
+
+def test_one_working_alternative_passes_its_host_only(
+    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+) -> None:
+    plan = _plan(write, catalogue, Role.CLIENT)
+    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
+    opened.append(collector)
+    states = {
+        ("198.18.2.2", 8014): State.OPEN,  # this manager answers HTTP only
+        ("198.18.2.2", 443): State.REFUSED,
+        ("198.18.2.3", 8014): State.FILTERED,  # this one answers nothing
+        ("198.18.2.3", 443): State.REFUSED,
+    }
+    for probe in plan.probes():
+        collector.add(_result(probe, states.get((probe.host, probe.port), State.REFUSED)))
+    head = _finish(collector)
+    records = {(r["flow"], r["host"]): r for r in _spooled(collector)}
+    https_ok = records[("client-manager-https", "198.18.2.2")]
+    assert https_ok["verdict"] == "pass"
+    assert https_ok["state"] == "refused"  # the facts stay as measured
+    assert https_ok["note"].startswith("not needed: client-manager-http (tcp/8014) works")
+    assert https_ok["group"] == "client-manager"
+    for flow in ("client-manager-http", "client-manager-https"):
+        broken = records[(flow, "198.18.2.3")]
+        assert broken["verdict"] == "fail"
+        assert broken["note"].endswith("no alternative works either")
+    [group] = head.summary.groups
+    assert group.verdict is Verdict.FAIL
+    assert group.note == (
+        "some hosts reach no alternative; works through client-manager-http (tcp/8014) for "
+        "1 of 2 hosts"
+    )
+    assert head.verdict is Verdict.FAIL
+
+
+def test_an_interrupted_run_keeps_an_alternative_that_waited(
+    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+) -> None:
+    plan = _plan(write, catalogue, Role.CLIENT)
+    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
+    opened.append(collector)
+    first = next(p for p in plan.probes() if p.port == 8014)
+    collector.add(_result(first, State.OPEN))
+    assert _spooled(collector) == []  # waiting for its alternative on that host
+    head = _finish(collector, complete=False)
+    [record] = _spooled(collector)
+    assert (record["flow"], record["verdict"]) == ("client-manager-http", "pass")
+    assert head.summary.probes == 1
+
+
+def test_a_lone_failing_member_says_its_alternatives_were_not_measured(
+    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+) -> None:
+    plan = _plan(write, catalogue, Role.CLIENT)
+    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
+    opened.append(collector)
+    first = next(p for p in plan.probes() if p.port == 8014)
+    collector.add(_result(first, State.FILTERED))
+    collector.export()  # a worker's end judges what waits
+    [record] = [json.loads(line) for line in collector.spool_path.read_text().splitlines()]
+    assert record["verdict"] == "fail"
+    assert "alternatives were not measured (run interrupted)" in record["note"]
+
+
+def test_a_shared_probe_is_judged_for_every_flow(
+    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+) -> None:
+    text = '[roles.manager]\nhosts = ["198.18.2.2"]\n'
+    plan = _plan(write, catalogue, Role.CLIENT, Role.REMOTE_CONSOLE, text=text)
+    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
+    opened.append(collector)
+    launcher = next(p for p in plan.probes() if p.port == 8447)
+    assert launcher.also == ("remote_console-manager-launcher-exposure",)
+    collector.add(_result(launcher, State.OPEN))
+    records = _spooled(collector)
+    assert [(r["flow"], r["source"], r["verdict"]) for r in records] == [
+        ("client-manager-launcher-exposure", "client", "warn"),
+        ("remote_console-manager-launcher-exposure", "remote_console", "warn"),
+    ]
+    assert collector.count == 1
+    assert collector.verdicts == {"warn": 2}
