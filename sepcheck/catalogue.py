@@ -85,6 +85,10 @@ class Entry(BaseModel):
         description="Id of the entry toward the proxy that carries this flow when the site "
         "declares proxy hosts; the direct flow is then not planned.",
     )
+    verify: str = Field(
+        default="",
+        description="What to check when the flow only warns (severity warn): shown with it.",
+    )
     notes: tuple[str, ...] = ()
 
     @field_validator("id")

@@ -31,15 +31,17 @@ FAILING_HOSTS_SHOWN = 10
 """How many failing hosts a flow row names before 'and N more'."""
 
 
-def judge(result: ProbeResult, stage: Stage) -> tuple[Verdict, str]:
-    """The verdict for one result, with a short note when the state needs explaining."""
+def judge(result: ProbeResult, stage: Stage, verify: str = "") -> tuple[Verdict, str]:
+    """The verdict for one result, with a short note when the state needs explaining;
+    ``verify`` (the entry's) says what to check when a failure is only a warning."""
     state = result.state
     forged = state is State.REFUSED and result.reason in FORGED_REASONS
     verdict, note = _base(result.probe.expect, State.FILTERED if forged else state, stage)
     if forged and verdict is not Verdict.PASS:
         note = "blocked by a firewall on the path (forged reply)"
     if verdict is Verdict.FAIL and result.probe.severity is Severity.WARN:
-        return Verdict.WARN, note or "exposure worth a look (severity warn)"
+        note = note or "worth a look (severity warn)"
+        return Verdict.WARN, f"{note}: {verify}" if verify else note
     return verdict, note
 
 
@@ -85,7 +87,7 @@ def judge_alternatives(
             )
             out.append(Judged(result, Verdict.PASS, note, carried=True))
             continue
-        if working is None and verdict is not Verdict.PASS:
+        if working is None and verdict is Verdict.FAIL:
             tail = (
                 "no alternative works either"
                 if complete

@@ -90,3 +90,15 @@ def test_forged_refusal_is_judged_as_filtered(reason: str) -> None:
         result(State.REFUSED, U).probe, "198.18.2.2", State.REFUSED, reason, None, None, 1, ""
     )
     assert judge(blocked, OP) == (Verdict.PASS, "")
+
+
+def test_a_warning_says_what_to_verify() -> None:
+    exposed = result(State.OPEN, U, Severity.WARN)
+    verdict, note = judge(exposed, OP, "check the manager's firewall")
+    assert verdict is Verdict.WARN
+    assert note == "reachable, must not be: check the manager's firewall"
+    # A failure that is a failure says nothing of what to verify.
+    assert judge(result(State.OPEN, U), OP, "check the manager's firewall") == (
+        Verdict.FAIL,
+        "reachable, must not be",
+    )

@@ -101,6 +101,8 @@ def catalogue_markdown(entries: Iterable[Entry]) -> str:
         flags = _flags(e)
         if flags:
             notes = _md(flags) + ("<br>" + notes if notes else "")
+        if e.verify:
+            notes += f"<br>When it warns: {_md(e.verify)}."
         cells = [
             f"`{e.id}`",
             e.protocol.value,

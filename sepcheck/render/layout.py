@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.box import HEAVY_HEAD, Box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -24,6 +25,8 @@ class Field:
     header: str
     wrap: bool = True
     style: str = ""
+    optional: bool = False
+    """Left out first when the table does not fit (before falling back to blocks)."""
 
 
 def _least(value: str | Text, wrap: bool) -> int:
@@ -32,27 +35,6 @@ def _least(value: str | Text, wrap: bool) -> int:
     if not wrap:
         return max((len(line) for line in text.splitlines()), default=0)
     return max((len(word) for word in text.split()), default=0)
-
-
-def _plain_width(value: str | Text) -> int:
-    text = value.plain if isinstance(value, Text) else value
-    return max((len(line) for line in text.splitlines()), default=0)
-
-
-def _allot(least: list[int], most: list[int], wrap: list[bool], room: int) -> list[int]:
-    """Column widths within ``room``: each column as wide as its content, then the widest
-    wrapping columns narrowed one character at a time, never below their least width
-    (rich's own squeezing cuts words when its ratios run out)."""
-    widths = list(most)
-    excess = sum(widths) - room
-    while excess > 0:
-        shrinkable = [i for i, w in enumerate(widths) if wrap[i] and w > least[i]]
-        if not shrinkable:
-            break
-        widest = max(shrinkable, key=lambda i: widths[i])
-        widths[widest] -= 1
-        excess -= 1
-    return widths
 
 
 def least_widths(fields: Sequence[Field], rows: Sequence[Sequence[str | Text]]) -> list[int]:
@@ -68,27 +50,25 @@ def view(
     fields: Sequence[Field],
     rows: Sequence[Sequence[str | Text]],
     width: int | None,
+    box: Box = HEAVY_HEAD,
 ) -> RenderableType:
-    """The rows as a table when it fits in ``width`` columns (None: any), else as blocks."""
+    """The rows as a table when it fits in ``width`` columns (None: any), without its
+    optional columns if need be, else as blocks."""
     least = least_widths(fields, rows)
-    most = [
-        max(len(field.header), *(_plain_width(row[i]) for row in rows))
-        for i, field in enumerate(fields)
-    ]
+    keep = list(range(len(fields)))
     # Each column has one space of padding on either side and a rule on its right, plus
     # the table's left edge.
-    frame = 3 * len(fields) + 1
-    if width is not None and sum(least) + frame > width:
-        return Group(Text(title, style="bold"), *(_block(fields, row) for row in rows))
-    room = (width if width is not None else sum(most) + frame) - frame
-    widths = _allot(least, most, [f.wrap for f in fields], room)
-    table = Table(title=title, title_justify="left")
-    for field, each in zip(fields, widths, strict=True):
-        table.add_column(
-            field.header, no_wrap=not field.wrap, width=each, overflow="fold", style=field.style
-        )
+    while width is not None and sum(least[i] for i in keep) + 3 * len(keep) + 1 > width:
+        optional = [i for i in keep if fields[i].optional]
+        if not optional:
+            return Group(Text(title, style="bold"), *(_block(fields, row) for row in rows))
+        keep.remove(optional[-1])
+    table = Table(title=title, title_justify="left", box=box)
+    for i in keep:
+        field = fields[i]
+        table.add_column(field.header, no_wrap=not field.wrap, style=field.style)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in keep))
     return table
 
 

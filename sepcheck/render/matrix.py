@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich import box
-from rich.table import Table
+from rich.console import Group, RenderableType
 from rich.text import Text
 
+from sepcheck.render.layout import Field, view
 from sepcheck.report.model import FlowResult, ReportHead
 from sepcheck.results import State, Verdict
 
@@ -39,21 +40,25 @@ def _result_cell(flow: FlowResult) -> Text:
     return text
 
 
-def matrix_table(head: ReportHead, width: int | None = None) -> Table:
-    """The matrix; below 110 columns the purpose column is left out to keep results whole."""
+def matrix_table(head: ReportHead, width: int | None = None) -> RenderableType:
+    """The matrix, never cropped: the purpose column only at 110 columns and more (and when
+    it fits), one block per flow when even the rest does not fit; then one line per group
+    of alternatives and the plan's notes."""
     roles = ", ".join(head.vantage.role)
     title = f"sepcheck: flows from {head.vantage.hostname} as {roles} ({head.parameters.stage})"
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("", no_wrap=True, min_width=4)
-    table.add_column("flow", style="bold", overflow="fold")
-    table.add_column("port", no_wrap=True)
-    table.add_column("result", ratio=3, min_width=24, overflow="fold")
     wide = width is None or width >= 110
+    fields = [
+        Field("", wrap=False),
+        Field("flow", wrap=False, style="bold"),
+        Field("port", wrap=False),
+        Field("result"),
+    ]
     if wide:
-        table.add_column("purpose", ratio=1, max_width=40)
+        fields.append(Field("purpose", optional=True))
+    rows: list[list[str | Text]] = []
     for flow in head.summary.flow_results:
         verdict = Text(flow.verdict.value.upper(), style=_VERDICT_STYLE[flow.verdict])
-        cells: list[Text | str] = [
+        cells: list[str | Text] = [
             verdict,
             flow.flow,
             f"{flow.protocol}/{flow.port}",
@@ -61,12 +66,10 @@ def matrix_table(head: ReportHead, width: int | None = None) -> Table:
         ]
         if wide:
             cells.append(flow.purpose)
-        table.add_row(*cells)
+        rows.append(cells)
+    table = view(title, fields, rows, width, box=box.SIMPLE_HEAD)
     caption = _caption(head)
-    if caption is not None:
-        table.caption = caption
-        table.caption_justify = "left"
-    return table
+    return table if caption is None else Group(table, caption)
 
 
 def _caption(head: ReportHead) -> Text | None:

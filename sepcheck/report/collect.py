@@ -87,7 +87,7 @@ class Collector:
             planned = self.plan.groups.get(group or "")
             members = planned.members if planned else ()
             if len(members) < 2:
-                verdict, note = judge(each, self.stage)
+                verdict, note = judge(each, self.stage, self.flow_plans[flow].entry.verify)
                 self._record(Judged(each, verdict, note))
                 continue
             key = (group or "", each.probe.host, each.probe.spec)
