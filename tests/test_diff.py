@@ -60,6 +60,24 @@ def test_identical_reports_have_no_difference(report: dict[str, Any], tmp_path: 
     assert all(not items for items in result.items.values())
 
 
+def test_a_report_from_before_the_site_model_still_loads(
+    report: dict[str, Any], tmp_path: Path
+) -> None:
+    """Reports written before groups, severities and plan notes existed read as before."""
+    old = copy.deepcopy(report)
+    for item in old["results"]:
+        del item["severity"], item["group"]
+    for flow in old["summary"]["flow_results"]:
+        del flow["severity"], flow["group"]
+    del old["summary"]["groups"], old["summary"]["plan_notes"]
+    loaded = load_report(save(tmp_path, "old.json", old))
+    assert loaded.results[0].severity == "fail"
+    assert loaded.results[0].group is None
+    assert loaded.summary.groups == []
+    result = diff_reports(loaded, load_report(save(tmp_path, "new.json", report)))
+    assert all(not items for items in result.items.values())
+
+
 def test_one_flipped_rule_is_exactly_one_regression(report: dict[str, Any], tmp_path: Path) -> None:
     after = copy.deepcopy(report)
     passing = [r for r in after["results"] if r["verdict"] == "pass"]

@@ -4,6 +4,7 @@ name resolution and cancellation. Truth about real networks is in tests/lab/."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -177,6 +178,28 @@ def test_names_resolve_once_and_unresolved_is_a_result() -> None:
     assert missing.state is State.UNRESOLVED
     assert missing.address is None
     assert "Name or service not known" in missing.detail
+
+
+def test_an_ipv4_only_probe_takes_a_names_ipv4_address() -> None:
+    """NetBIOS has no IPv6 form: a name with both families is probed on its IPv4 address,
+    and a name with IPv6 addresses only is not probed at all."""
+    net = FakeNetwork(
+        names={"pc1.lab.test": ["fd00:1::5", "198.18.1.5"], "pc6.lab.test": ["fd00:1::6"]},
+        script={("198.18.1.5", 139): [OPEN], ("fd00:1::5", 139): [OPEN]},
+    )
+    netbios = [
+        replace(probe(None, 139, host="pc1.lab.test"), ipv4_only=True),
+        replace(probe(None, 139, host="pc6.lab.test"), ipv4_only=True),
+    ]
+    results, _ = run(net, netbios)
+    by_host = {r.probe.host: r for r in results}
+    assert by_host["pc1.lab.test"].address == "198.18.1.5"
+    assert by_host["pc1.lab.test"].state is State.OPEN
+    assert by_host["pc6.lab.test"].state is State.UNRESOLVED
+    assert "no IPv4 address" in by_host["pc6.lab.test"].detail
+    # Without the flag the resolver's first address is probed.
+    results, _ = run(net, [probe(None, 139, host="pc1.lab.test")])
+    assert results[0].address == "fd00:1::5"
 
 
 def test_out_of_sockets_waits_instead_of_failing() -> None:

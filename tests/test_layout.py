@@ -53,7 +53,8 @@ def test_plan_keeps_every_word(
     site = write(
         "site.toml",
         'features = ["windows_push"]\n[roles.manager]\nhosts = ["sepm01.example.test"]\n'
-        '[roles.client]\nhosts = ["198.18.16.0/20", "fd00:18::5"]\n',
+        '[roles.client]\nhosts = ["198.18.16.0/20", "fd00:18::5", '
+        '"workstation-0042.branch-office.example.test"]\n',
     )
     plan = build_plan(
         catalogue, load_topology(site, catalogue), Vantage((Role.CLIENT, Role.MANAGER))
@@ -64,6 +65,11 @@ def test_plan_keeps_every_word(
     for flow in plan.flows:
         assert flow.entry.id in printed
         assert f"{flow.entry.protocol}/{flow.port}" in printed
+        for spec in flow.specs:
+            assert spec.text in printed, (width, spec.text)
+    exposures = sum(len(f.specs) for f in plan.flows if f.entry.expect.value == "unreachable")
+    assert exposures > 0
+    assert printed.count("must") == exposures  # "must not reach", never cut short
     assert "4,094" in " ".join(printed)
     skipped = skipped_view(plan, width)
     assert skipped is not None

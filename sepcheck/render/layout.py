@@ -37,6 +37,26 @@ def _least(value: str | Text, wrap: bool) -> int:
     return max((len(word) for word in text.split()), default=0)
 
 
+def _widest(value: str | Text) -> int:
+    text = value.plain if isinstance(value, Text) else value
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def _allot(least: list[int], most: list[int], wrap: list[bool], room: int) -> list[int]:
+    """Column widths within ``room``: each column as wide as its content, then the widest
+    wrapping column narrowed one character at a time, never below its least width."""
+    widths = list(most)
+    excess = sum(widths) - room
+    while excess > 0:
+        shrinkable = [i for i, w in enumerate(widths) if wrap[i] and w > least[i]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return widths
+
+
 def least_widths(fields: Sequence[Field], rows: Sequence[Sequence[str | Text]]) -> list[int]:
     """Each column's narrowest width that cuts no word, header included."""
     return [
@@ -63,10 +83,15 @@ def view(
         if not optional:
             return Group(Text(title, style="bold"), *(_block(fields, row) for row in rows))
         keep.remove(optional[-1])
+    # Widths are set here, not left to rich: its squeezing cuts a long host name to
+    # "sepm01.example…" although the table fits, and with minimum widths it overflows.
+    most = [max(_widest(fields[i].header), *(_widest(row[i]) for row in rows)) for i in keep]
+    room = (width if width is not None else sum(most) + 3 * len(keep) + 1) - 3 * len(keep) - 1
+    widths = _allot([least[i] for i in keep], most, [fields[i].wrap for i in keep], room)
     table = Table(title=title, title_justify="left", box=box)
-    for i in keep:
+    for i, each in zip(keep, widths, strict=True):
         field = fields[i]
-        table.add_column(field.header, no_wrap=not field.wrap, style=field.style)
+        table.add_column(field.header, no_wrap=not field.wrap, style=field.style, width=each)
     for row in rows:
         table.add_row(*(row[i] for i in keep))
     return table

@@ -95,11 +95,11 @@ def _plural(count: int, word: str) -> str:
 _PLAN_FIELDS = (
     Field("flow", wrap=False, style="bold"),
     Field("proto/port", wrap=False),
-    Field("to"),
+    Field("to", optional=True),
     Field("hosts"),
     Field("probes", wrap=False),
     Field("expect"),
-    Field("judged with"),
+    Field("judged with", optional=True),
 )
 
 
