@@ -168,12 +168,15 @@ def topology_from_hosts(
     sep_version: str | None = None,
     features: Sequence[str] = (),
     allow_large: bool = False,
+    management_server_list: Sequence[str] = (),
 ) -> Topology:
     """Build a topology from command-line options (``--manager HOST --gup HOST ...``)."""
     document: dict[str, Any] = {
         "roles": {role.value: {"hosts": list(hosts)} for role, hosts in role_hosts.items()},
         "features": list(features),
     }
+    if management_server_list:
+        document["management_server_list"] = list(management_server_list)
     if sep_version is not None:
         document["sep_version"] = sep_version
     digest = hashlib.sha256(repr(sorted(document.items())).encode()).hexdigest()
@@ -316,7 +319,7 @@ def _check_settings(ctx: _Ctx, doc: _TopologyDoc) -> dict[str, tuple[str, ...]]:
         for index, value in enumerate(values):
             if value not in allowed:
                 raise ctx.error(
-                    f"{name}: unknown value {value!r}",
+                    f"unknown value {value!r}",
                     (name, index),
                     f"use {' and/or '.join(repr(v) for v in allowed)}",
                     value,

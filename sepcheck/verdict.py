@@ -73,21 +73,24 @@ class Judged:
 def judge_alternatives(
     results: Sequence[ProbeResult], stage: Stage, complete: bool
 ) -> list[Judged]:
-    """Judge the results of one host's alternatives (members of one group), in order.
-    ``complete`` is False when some members were never measured (an interrupted run)."""
+    """Judge the results of one host's alternatives (members of one group), in order: the
+    best member decides for all (a pass, or before installation a path proven open), and
+    the others say which member they give way to. ``complete`` is False when some members
+    were never measured (an interrupted run)."""
     judged = [(r, *judge(r, stage)) for r in results]
-    working = next((r for r, verdict, _ in judged if verdict is Verdict.PASS), None)
+    best_result, best, best_note = min(judged, key=lambda item: item[1].rank)
     out: list[Judged] = []
     for result, verdict, note in judged:
-        if working is not None and verdict is not Verdict.PASS:
-            probe = working.probe
-            note = (
-                f"not needed: {probe.flow} ({probe.protocol}/{probe.port}) works, and one "
-                "of the alternatives is enough"
-            )
-            out.append(Judged(result, Verdict.PASS, note, carried=True))
+        if verdict.rank > best.rank:
+            probe = best_result.probe
+            alternative = f"{probe.flow} ({probe.protocol}/{probe.port})"
+            if best is Verdict.PASS:
+                note = f"not needed: {alternative} works, and one of the alternatives is enough"
+            else:
+                note = f"not needed: {alternative} is the better alternative ({best_note})"
+            out.append(Judged(result, best, note, carried=True))
             continue
-        if working is None and verdict is Verdict.FAIL:
+        if best is Verdict.FAIL:
             tail = (
                 "no alternative works either"
                 if complete
@@ -110,11 +113,13 @@ class FlowSummary:
     examples: list[tuple[ProbeResult, Verdict, str]] = field(default_factory=list)
     """Up to FAILING_HOSTS_SHOWN results of the worst verdict seen (for the matrix)."""
     worst_count: int = 0
-    carried: int = 0
-    """Results that pass only because an alternative works for their host."""
+    carried: Counter[str] = field(default_factory=Counter)
+    """Results, by verdict, that have it only because an alternative earned it for their
+    host."""
 
     def add(self, result: ProbeResult, verdict: Verdict, note: str, carried: bool = False) -> None:
-        self.carried += carried
+        if carried:
+            self.carried[verdict.value] += 1
         self.total += 1
         self.states[result.state.value] += 1
         self.verdicts[verdict.value] += 1
@@ -130,7 +135,7 @@ class FlowSummary:
     def merge(self, other: FlowSummary) -> None:
         """Fold in the summary of the same flow measured by another worker."""
         self.total += other.total
-        self.carried += other.carried
+        self.carried.update(other.carried)
         self.states.update(other.states)
         self.verdicts.update(other.verdicts)
         if other.verdict.rank > self.verdict.rank:

@@ -214,6 +214,10 @@ def test_init_writes_a_working_example(tmp_path: Path) -> None:
         (["--manager", "198.18.2.2", "--feature", "nope"], "unknown feature 'nope'"),
         (["--manager", "198.18.2.2", "--timeout", "0"], "--timeout"),
         (["--manager", "198.18.2.2", "--output", "/nonexistent/dir/r.json"], "does not exist"),
+        (
+            ["--manager", "198.18.2.2", "--management-server-list", "ftp"],
+            "--management-server-list: unknown value 'ftp'",
+        ),
     ],
 )
 def test_check_usage_errors(args: list[str], words: str) -> None:
@@ -318,3 +322,26 @@ def test_baseline_options_are_checked_before_probing(tmp_path: Path) -> None:
     assert code == 2
     assert "truncated" in err
     assert out == ""  # nothing was probed
+
+
+def test_check_quick_mode_takes_the_management_server_list(
+    loopback_manager: int, tmp_path: Path
+) -> None:
+    """8014 answers, 443 does not: a site whose clients use HTTPS only fails."""
+    report_path = tmp_path / "report.json"
+    code, _, err = run(
+        "check",
+        "--as",
+        "client",
+        "--manager",
+        "127.0.0.1",
+        "--management-server-list",
+        "https",
+        "--output",
+        str(report_path),
+    )
+    assert code == 1, err
+    report = json.loads(report_path.read_text())
+    flows = {f["flow"]: f["verdict"] for f in report["summary"]["flow_results"]}
+    assert flows["client-manager-https"] == "fail"
+    assert "client-manager-http" not in flows

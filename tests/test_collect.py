@@ -151,3 +151,29 @@ def test_a_shared_probe_is_judged_for_every_flow(
     ]
     assert collector.count == 1
     assert collector.verdicts == {"warn": 2}
+
+
+def test_before_installation_an_open_path_carries_its_alternatives(
+    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+) -> None:
+    """Pre-install: 8014 refused proves its path open (WARN); 443 blocked is then not a
+    failure of the client's path to the manager."""
+    text = '[roles.manager]\nhosts = ["198.18.2.2"]\n'
+    plan = _plan(write, catalogue, Role.CLIENT, text=text)
+    collector = Collector(plan, Stage.PRE_INSTALL, tmp_path)
+    opened.append(collector)
+    for probe in plan.probes():
+        state = State.FILTERED if probe.port == 443 else State.REFUSED
+        collector.add(_result(probe, state))
+    records = {r["flow"]: r for r in _spooled(collector)}
+    assert records["client-manager-http"]["verdict"] == "warn"
+    assert records["client-manager-https"]["verdict"] == "warn"
+    assert records["client-manager-https"]["note"] == (
+        "not needed: client-manager-http (tcp/8014) is the better alternative (path open, "
+        "nothing listening)"
+    )
+    [group] = _finish(collector).summary.groups
+    assert (group.verdict, group.note) == (
+        Verdict.WARN,
+        "no alternative passes; each host's best one only warns",
+    )

@@ -110,6 +110,7 @@ def _quick_topology(
     sep_version: str | None,
     features: list[str],
     allow_large: bool,
+    management_server_list: list[str],
 ) -> Topology:
     role_hosts = {role: list(hosts) for role, hosts in quick.items() if hosts}
     for item in extra_hosts:
@@ -137,10 +138,13 @@ def _quick_topology(
             sep_version=sep_version,
             features=features,
             allow_large=allow_large,
+            management_server_list=management_server_list,
         )
     except SepcheckError as exc:
         # Options have no file and line: name the option instead.
         key = exc.location.key if exc.location and exc.location.key else ""
+        if key.startswith("management_server_list"):
+            key = "--management-server-list"
         raise UsageError(f"{key}: {exc.message}" if key else exc.message, hint=exc.hint) from None
 
 
@@ -185,6 +189,15 @@ def check_command(
     features: Annotated[
         list[str] | None,
         typer.Option("--feature", help="Site feature (without a topology).", show_default=False),
+    ] = None,
+    management_server_list: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--management-server-list",
+            help="http and/or https (repeatable; without a topology): the protocols the "
+            "clients' management server list names.",
+            show_default=False,
+        ),
     ] = None,
     stage: Annotated[
         Stage,
@@ -398,15 +411,22 @@ def check_command(
         Role.SYSLOG: syslog or [],
     }
     if topology_path is not None:
-        if any(quick.values()) or extra_hosts or sep_version or features:
+        if any(quick.values()) or extra_hosts or sep_version or features or management_server_list:
             raise UsageError(
-                "host, --sep-version and --feature options cannot be mixed with --topology",
+                "host, --sep-version, --feature and --management-server-list options cannot "
+                "be mixed with --topology",
                 hint="put them in the topology file, or leave out --topology",
             )
         topology = load_topology(topology_path, catalogue, allow_large=allow_large)
     else:
         topology = _quick_topology(
-            catalogue, quick, extra_hosts or [], sep_version, features or [], allow_large
+            catalogue,
+            quick,
+            extra_hosts or [],
+            sep_version,
+            features or [],
+            allow_large,
+            management_server_list or [],
         )
     if ipv4 and ipv6:
         raise UsageError("-4 and -6 exclude each other", hint="give one of them, or neither")

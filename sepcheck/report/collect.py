@@ -149,8 +149,10 @@ class Collector:
             if not measured:
                 continue
             verdict = max((f.verdict for f in measured), key=lambda v: v.rank)
+            # Results a member passed on its own (not carried by another member).
             own = {
-                f.flow: f.verdicts.get(Verdict.PASS.value, 0) - self.flows[f.flow].carried
+                f.flow: f.verdicts.get(Verdict.PASS.value, 0)
+                - self.flows[f.flow].carried[Verdict.PASS.value]
                 for f in measured
             }
             working = [
@@ -162,6 +164,8 @@ class Collector:
                 note = "works through " + "; ".join(working)
             elif working:
                 note = "some hosts reach no alternative; works through " + "; ".join(working)
+            elif verdict is Verdict.WARN:
+                note = "no alternative passes; each host's best one only warns"
             else:
                 note = "no alternative works"
             out.append(
