@@ -130,6 +130,8 @@ class FlowPlan:
     entry: Entry
     port: int
     specs: tuple[HostSpec, ...]
+    group: str | None = None
+    """The group of alternatives it is judged with (when another member is planned)."""
 
     @property
     def count(self) -> int:
@@ -151,7 +153,7 @@ class FlowPlan:
                     port=self.port,
                     expect=entry.expect,
                     severity=entry.severity,
-                    group=entry.group,
+                    group=self.group,
                     also=also,
                     ipv4_only=entry.ipv4_only,
                 )
@@ -380,13 +382,25 @@ class _Builder:
         for flow in self.flows:
             entry = flow.entry
             winner = required.get((entry.destination, entry.protocol, flow.port))
-            if entry.expect is Expect.UNREACHABLE and winner is not None:
+            if entry.expect is not Expect.UNREACHABLE:
+                kept.append(flow)
+            elif winner is not None:
                 self.skipped.append(
                     Skipped(
                         entry,
                         SkipReason.CONTRADICTED,
                         f"this host is also {winner.source}, which must reach "
                         f"{entry.protocol}/{flow.port} ({winner.id}): the required flow wins",
+                    )
+                )
+            elif entry.destination in self.vantage.all_roles:
+                # A manager that is also a client would probe its own console ports.
+                self.skipped.append(
+                    Skipped(
+                        entry,
+                        SkipReason.CONTRADICTED,
+                        f"this host is itself a {entry.destination}: whether its "
+                        f"{entry.protocol}/{flow.port} is exposed is checked from other hosts",
                     )
                 )
             else:
@@ -435,6 +449,9 @@ def build_plan(catalogue: Catalogue, topology: Topology, vantage: Vantage) -> Pl
     for flow in flows:
         if flow.entry.group is not None:
             groups.setdefault(flow.entry.group, []).append(flow.entry.id)
+    # A group with one planned member (an HTTPS-only site) is a plain flow.
+    groups = {name: ids for name, ids in groups.items() if len(ids) > 1}
+    flows = [replace(f, group=f.entry.group if f.entry.group in groups else None) for f in flows]
     return Plan(
         vantage,
         tuple(flows),

@@ -11,6 +11,18 @@ from pydantic import ValidationError
 from sepcheck.errors import Location, SepcheckError
 from sepcheck.tomlsrc import KeyPath, find_line, format_key
 
+# pydantic's words for a value of the wrong kind, said as a TOML writer needs to hear it.
+_KINDS: dict[str, tuple[str, str]] = {
+    "list_type": ("must be a list", 'put the value(s) in square brackets: ["..."]'),
+    "string_type": ("must be text", 'put the value in double quotes: "..."'),
+    "int_type": ("must be a whole number", "write the number without quotes"),
+    "int_parsing": ("must be a whole number", "write the number without quotes"),
+    "bool_type": ("must be true or false", "write true or false, without quotes"),
+    "bool_parsing": ("must be true or false", "write true or false, without quotes"),
+    "dict_type": ("must be a table", "write it as a [table] with keys under it"),
+    "model_type": ("must be a table", "write it as a [table] with keys under it"),
+}
+
 
 def _message(error_type: str, msg: str, key: str) -> tuple[str, str | None]:
     field = key.rsplit(".", 1)[-1]
@@ -18,6 +30,12 @@ def _message(error_type: str, msg: str, key: str) -> tuple[str, str | None]:
         return f"unknown key {field!r}", "remove it or check its spelling against the docs"
     if error_type == "missing":
         return f"required key {field!r} is missing", f"add {field} = ..."
+    if error_type in _KINDS:
+        return _KINDS[error_type]
+    if error_type in ("enum", "literal_error"):
+        # "Input should be 'windows', 'mac' or 'linux'"
+        choices = msg.removeprefix("Input should be ")
+        return f"must be {choices}", "use one of those values, in double quotes"
     # pydantic prefixes messages of our own validators with "Value error, ".
     return msg.removeprefix("Value error, "), None
 
@@ -35,10 +53,12 @@ def _user_problems(exc: ValidationError) -> list[dict[str, Any]]:
     problems: list[dict[str, Any]] = []
     for problem in exc.errors(include_url=False):
         loc = problem["loc"]
-        tagged = any(isinstance(part, str) and _UNION_TAG.match(part) for part in loc)
+        union_level = bool(loc) and isinstance(loc[-1], str) and bool(_UNION_TAG.match(loc[-1]))
         clean = tuple(p for p in loc if not (isinstance(p, str) and _UNION_TAG.match(p)))
-        problems.append({**problem, "loc": clean, "tagged": tagged})
-    specific = [p for p in problems if not (p["tagged"] and p["type"] in _SHAPE_ERRORS)]
+        problems.append({**problem, "loc": clean, "union_level": union_level})
+    # A union member that did not even have the value's shape ("not a list", "not a
+    # table") says nothing when another member found a real problem inside the value.
+    specific = [p for p in problems if not (p["union_level"] and p["type"] in _SHAPE_ERRORS)]
     return specific or problems
 
 

@@ -251,7 +251,7 @@ def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Pa
     assert https["note"].startswith("not needed: client-manager-http (tcp/8014) works")
     [group] = report["summary"]["groups"]
     assert (group["group"], group["verdict"]) == ("client-manager", "pass")
-    assert "client-manager-http (tcp/8014) for 1 of 1 hosts" in group["note"]
+    assert "client-manager-http (tcp/8014) for 1 of 1 host" in group["note"]
     assert "client-manager-http" in out
     assert err.strip().splitlines()[-1].startswith("PASS:")
     code, out, _ = run(

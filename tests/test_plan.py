@@ -387,3 +387,13 @@ def test_a_role_that_starts_no_flows(write: Write, catalogue: Catalogue) -> None
     plan = _plan(write, catalogue, MANAGER, Role.SYSLOG)
     assert plan.flows == ()
     assert plan.total == 0
+
+
+def test_a_manager_that_is_also_a_client(write: Write, catalogue: Catalogue) -> None:
+    """SEPM servers run the SEP client: no exposure checks toward the host's own role."""
+    plan = _plan(write, catalogue, MANAGER, Role.MANAGER, Role.CLIENT)
+    assert not any(f.entry.expect is Expect.UNREACHABLE for f in plan.flows)
+    reasons = {s.entry.id: s for s in plan.skipped}
+    assert reasons["client-manager-web-console-exposure"].reason is SkipReason.CONTRADICTED
+    assert "itself a manager" in reasons["client-manager-console-https-exposure"].detail
+    assert {"client-manager-http", "client-manager-https"} <= {f.entry.id for f in plan.flows}

@@ -114,7 +114,7 @@ def test_host_files_are_relative_to_the_topology(write: Write, catalogue: Catalo
             ("client-manager-http = 80", 'client-manager-http = "80"'),
             15,
             "ports.client-manager-http",
-            ["integer"],
+            ["must be a whole number", "without quotes"],
         ),
         (('"14.3 RU8"', '"14.3 RU"'), 1, "sep_version", ["cannot read SEP version"]),
         (
@@ -142,7 +142,7 @@ def test_host_files_are_relative_to_the_topology(write: Write, catalogue: Catalo
             ('hosts = ["sepm01.example.test"]', 'hosts = "sepm01"'),
             5,
             "roles.manager.hosts",
-            ["valid list"],
+            ["must be a list", "square brackets"],
         ),
         (
             ('"sql_server_database"', '"sql_server_database", "embedded_database"'),

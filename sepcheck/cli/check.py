@@ -581,7 +581,7 @@ def _run_and_report(
                 console.print(diff_table(changes))
     finally:
         run.collector.close()
-    err.print(summary_line(run.head), markup=False)
+    err.print(summary_line(run.head, fail_on is FailOn.WARNING), markup=False)
     if archive is not None and written:
         err.print(f"reports: {', '.join(str(p) for p in written)}", markup=False)
     if changes is not None:

@@ -87,9 +87,11 @@ def plan_command(
         console.print(plan_view(plan, console.width))
         notes = plan_notes(plan)
         if notes is not None:
+            console.print()
             console.print(notes)
         skipped = skipped_view(plan, console.width)
         if skipped is not None:
+            console.print()
             console.print(skipped)
     err.print(plan_summary(plan), markup=False)
 

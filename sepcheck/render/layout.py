@@ -37,6 +37,10 @@ def _least(value: str | Text, wrap: bool) -> int:
     return max((len(word) for word in text.split()), default=0)
 
 
+def _text(value: str | Text) -> Text:
+    return value if isinstance(value, Text) else Text(value)
+
+
 def _widest(value: str | Text) -> int:
     text = value.plain if isinstance(value, Text) else value
     return max((len(line) for line in text.splitlines()), default=0)
@@ -60,7 +64,7 @@ def _allot(least: list[int], most: list[int], wrap: list[bool], room: int) -> li
 def least_widths(fields: Sequence[Field], rows: Sequence[Sequence[str | Text]]) -> list[int]:
     """Each column's narrowest width that cuts no word, header included."""
     return [
-        max(_least(field.header, field.wrap), *(_least(row[i], field.wrap) for row in rows))
+        max([_least(field.header, field.wrap), *(_least(row[i], field.wrap) for row in rows)])
         for i, field in enumerate(fields)
     ]
 
@@ -75,17 +79,22 @@ def view(
     """The rows as a table when it fits in ``width`` columns (None: any), without its
     optional columns if need be, else as blocks."""
     least = least_widths(fields, rows)
-    keep = list(range(len(fields)))
+    # An optional column with nothing in it is left out at any width.
+    keep = [
+        i
+        for i, field in enumerate(fields)
+        if not field.optional or any(_widest(row[i]) for row in rows)
+    ]
     # Each column has one space of padding on either side and a rule on its right, plus
     # the table's left edge.
     while width is not None and sum(least[i] for i in keep) + 3 * len(keep) + 1 > width:
         optional = [i for i in keep if fields[i].optional]
         if not optional:
-            return Group(Text(title, style="bold"), *(_block(fields, row) for row in rows))
+            return Group(Text(title, style="bold"), *(_block(fields, row, keep) for row in rows))
         keep.remove(optional[-1])
     # Widths are set here, not left to rich: its squeezing cuts a long host name to
     # "sepm01.example…" although the table fits, and with minimum widths it overflows.
-    most = [max(_widest(fields[i].header), *(_widest(row[i]) for row in rows)) for i in keep]
+    most = [max([_widest(fields[i].header), *(_widest(row[i]) for row in rows)]) for i in keep]
     room = (width if width is not None else sum(most) + 3 * len(keep) + 1) - 3 * len(keep) - 1
     widths = _allot([least[i] for i in keep], most, [fields[i].wrap for i in keep], room)
     table = Table(title=title, title_justify="left", box=box)
@@ -93,18 +102,20 @@ def view(
         field = fields[i]
         table.add_column(field.header, no_wrap=not field.wrap, style=field.style, width=each)
     for row in rows:
-        table.add_row(*(row[i] for i in keep))
+        # Cells are data, never markup: "[[roles.client]]" must print as written.
+        table.add_row(*(_text(row[i]) for i in keep))
     return table
 
 
-def _block(fields: Sequence[Field], row: Sequence[str | Text]) -> Text:
-    """One row as lines: the first field as a heading, the others as 'name: value'."""
-    head, *rest = row
-    block = Text("\n")
-    block.append_text(head if isinstance(head, Text) else Text(head, style="bold"))
-    for field, value in zip(fields[1:], rest, strict=True):
-        if not str(value):
-            continue
-        block.append(f"\n  {field.header}: ", style="dim")
-        block.append_text(value if isinstance(value, Text) else Text(value))
-    return block
+def _block(fields: Sequence[Field], row: Sequence[str | Text], keep: Sequence[int]) -> Group:
+    """One row as lines: the first field as a heading, the others as 'name: value', the
+    values wrapping under themselves."""
+    head = row[0]
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(style="dim", no_wrap=True)
+    lines.add_column()
+    for i in keep[1:]:
+        if _widest(row[i]):
+            lines.add_row(f"  {fields[i].header}:", _text(row[i]))
+    heading = head if isinstance(head, Text) else Text(head, style="bold")
+    return Group(Text(""), heading, lines)

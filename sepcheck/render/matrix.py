@@ -69,7 +69,7 @@ def matrix_table(head: ReportHead, width: int | None = None) -> RenderableType:
         rows.append(cells)
     table = view(title, fields, rows, width, box=box.SIMPLE_HEAD)
     caption = _caption(head)
-    return table if caption is None else Group(table, caption)
+    return table if caption is None else Group(table, Text(""), caption)
 
 
 def _caption(head: ReportHead) -> Text | None:
@@ -87,13 +87,18 @@ def _caption(head: ReportHead) -> Text | None:
     return lines or None
 
 
-def summary_line(head: ReportHead) -> str:
+def summary_line(head: ReportHead, fail_on_warning: bool = False) -> str:
+    """The run in one line; with ``fail_on_warning`` a warning makes it a FAIL, as the exit
+    code says."""
     flows = head.summary.flows
     parts = [f"{flows.get(v.value, 0)} {v.value}" for v in Verdict]
     flow_count = len(head.summary.flow_results)
     probes = head.summary.probes
+    word = head.verdict.value.upper()
+    if fail_on_warning and head.verdict is Verdict.PASS and flows.get(Verdict.WARN.value):
+        word = "FAIL (--fail-on warning)"
     line = (
-        f"{head.verdict.value.upper()}: {flow_count} flow{'' if flow_count == 1 else 's'} "
+        f"{word}: {flow_count} flow{'' if flow_count == 1 else 's'} "
         f"({', '.join(parts)}), {probes:,} probe{'' if probes == 1 else 's'} in "
         f"{head.summary.duration_s:.1f} s"
     )

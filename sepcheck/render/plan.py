@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 
 from sepcheck.plan import Plan, Probe, Skipped, spec_key
@@ -115,8 +116,8 @@ def plan_view(plan: Plan, width: int | None = None) -> RenderableType:
             key = (entry.protocol, flow.port, spec_key(spec))
             shared = [f.entry.id for f in sharing.get(key, []) if f is not flow]
             judged = []
-            if entry.group:
-                judged.append(f"alternatives {entry.group}")
+            if flow.group:
+                judged.append(f"alternatives {flow.group}")
             if shared:
                 judged.append("same probe as " + ", ".join(shared))
             rows.append(
@@ -138,14 +139,16 @@ def plan_view(plan: Plan, width: int | None = None) -> RenderableType:
     return view(f"Probes sent as {roles}", _PLAN_FIELDS, rows, width)
 
 
-def plan_notes(plan: Plan) -> Text | None:
+def plan_notes(plan: Plan) -> RenderableType | None:
     """What the plan decided for the site as a whole (implied roles, defaults)."""
     if not plan.notes:
         return None
-    text = Text("Notes:", style="bold")
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(no_wrap=True)
+    lines.add_column()
     for note in plan.notes:
-        text.append(f"\n  - {note}")
-    return text
+        lines.add_row("  -", Text(note))
+    return Group(Text("Notes:", style="bold"), lines)
 
 
 _SKIPPED_FIELDS = (Field("flow", wrap=False), Field("reason", wrap=False), Field("detail"))
@@ -166,9 +169,14 @@ def skipped_view(plan: Plan, width: int | None = None) -> RenderableType | None:
 
 
 def plan_summary(plan: Plan) -> str:
-    """'N probes in M flows' (with the gaps), the plan's last line on stderr."""
+    """'N probes in M flows' (with shared probes and gaps), the plan's last line on stderr."""
     gaps = len(plan.gaps)
     line = f"{_plural(plan.total, 'probe')} in {_plural(len(plan.flows), 'flow')}"
+    judged = sum(flow.count for flow in plan.flows)
+    if judged > plan.total:
+        line += (
+            f" ({judged:,} flow targets; {judged - plan.total:,} share a probe with another flow)"
+        )
     if gaps:
         line += f"; {_plural(gaps, 'required flow')} with no destination hosts (gaps)"
     return line

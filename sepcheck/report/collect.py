@@ -108,7 +108,7 @@ class Collector:
             destination=entry.destination,
             expect=entry.expect,
             severity=entry.severity,
-            group=entry.group,
+            group=self.flow_plans[flow].group,
             also=(),
         )
         return replace(result, probe=probe)
@@ -156,7 +156,8 @@ class Collector:
                 for f in measured
             }
             working = [
-                f"{f.flow} ({f.protocol}/{f.port}) for {own[f.flow]:,} of {f.probes:,} hosts"
+                f"{f.flow} ({f.protocol}/{f.port}) for {own[f.flow]:,} of {f.probes:,} "
+                + ("host" if f.probes == 1 else "hosts")
                 for f in measured
                 if own[f.flow]
             ]
@@ -212,7 +213,7 @@ class Collector:
                     worst=worst,
                     worst_more=summary.worst_count - len(worst),
                     severity=entry.severity.value,
-                    group=entry.group,
+                    group=flow.group,
                 )
             )
         return out

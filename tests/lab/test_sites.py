@@ -215,6 +215,7 @@ hosts = ["{SQL}"]
         sites, tmp_path, topology, healthy, "--as", "client", "--fail-on", "warning"
     )
     assert code == 1, err
+    assert err.strip().splitlines()[-1].startswith("FAIL (--fail-on warning): ")
     # Tomcat's shutdown port reachable from clients: a real exposure.
     opened = f"    ip daddr {MANAGER} tcp dport 8765 accept\n"
     code, report, err = check(sites, tmp_path, topology, opened + healthy, "--as", "client")
