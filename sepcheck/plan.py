@@ -63,6 +63,7 @@ class SkipReason(StrEnum):
     UNUSED = "unused"
     CONTRADICTED = "contradicted"
     IPV4_ONLY = "ipv4-only"
+    OS = "os"
     NO_HOSTS = "no-hosts"
     GAP = "gap"
 
@@ -323,9 +324,29 @@ class _Builder:
                     specs.append(spec)
         if not specs:
             return self._no_hosts(entry, roles)
+        if entry.target_os is not None:
+            self._other_os(entry, roles)
         if entry.ipv4_only:
             return self._ipv4_part(entry, specs)
         return tuple(specs)
+
+    def _other_os(self, entry: Entry, roles: tuple[Role, ...]) -> None:
+        """Say which host groups an OS-bound flow leaves out because of their os tag."""
+        assert entry.target_os is not None
+        left_out = [
+            f"{group.description or ', '.join(s.text for s in group.specs)} (os {group.os})"
+            for role in roles
+            for group in self.topology.groups.get(role, ())
+            if group.os is not None and not group.runs(entry.target_os)
+        ]
+        if left_out:
+            self.skipped.append(
+                Skipped(
+                    entry,
+                    SkipReason.OS,
+                    f"for {entry.target_os} hosts: not planned to " + "; ".join(left_out),
+                )
+            )
 
     def _no_hosts(self, entry: Entry, roles: tuple[Role, ...]) -> Skipped:
         role = entry.destination
@@ -338,7 +359,8 @@ class _Builder:
             what = f"no {role} hosts in the topology"
         if entry.optional:
             return Skipped(entry, SkipReason.NO_HOSTS, f"{what} (optional)")
-        return Skipped(entry, SkipReason.GAP, f"{what}: this required flow is not checked")
+        kind = "required" if entry.expect is Expect.REACHABLE else "must-not-reach"
+        return Skipped(entry, SkipReason.GAP, f"{what}: this {kind} flow is not checked")
 
     def _ipv4_part(self, entry: Entry, specs: list[HostSpec]) -> tuple[HostSpec, ...] | Skipped:
         kept: list[HostSpec] = []

@@ -97,7 +97,12 @@ def find_line(text: str, path: KeyPath, value: str | None = None) -> int | None:
             parts = tuple(p.strip("\"'") for p in key.group(1).split("."))
             candidate = table + parts
         length = len(candidate)
-        if target[:length] == candidate and (best is None or length > best[0]):
+        if target[:length] != candidate and candidate[: len(target)] == target:
+            # [[roles.client]] is the table roles.client[0]: it is where roles.client is.
+            length = len(target)
+        elif target[:length] != candidate:
+            continue
+        if best is None or length > best[0]:
             best = (length, number)
     if best is None:
         return None

@@ -201,11 +201,12 @@ def build_topology(
         if error.message.startswith("unknown key") and error.location and error.location.key:
             if "." not in error.location.key:
                 error.hint = (
-                    "top-level keys are name, sep_version, features, [roles.ROLE], [ports] "
+                    "top-level keys are name, sep_version, management_server_list, features, "
+                    "[roles.ROLE] (or [[roles.ROLE]] host groups), [ports] "
                     "and [flows]"
                 )
             elif error.location.key.startswith("roles."):
-                error.hint = "a role table holds hosts, host_files and description"
+                error.hint = "a role table holds hosts, host_files, description and os"
         raise error from None
 
     version: SepVersion | None = None
@@ -375,7 +376,8 @@ def _role_hosts(
         raise ctx.error(
             f"role {role.value!r} has no hosts",
             where,
-            f"add hosts = [...] to [roles.{role.value}], or remove the table",
+            f"add hosts = [...] to this [roles.{role.value}] table (or [[roles.{role.value}]] "
+            "host group), or remove it",
         )
     return tuple(specs)
 

@@ -132,8 +132,7 @@ def _make(major: int, minor: int, patch: int, ru: int, mp: int, text: str) -> Se
             raise VersionError(
                 f"SEP version {text!r} is not a release name: from 14.1 on, a Release "
                 f"Update is 'RU n', so {name} has no third number",
-                hint=f"{name} has no third number: write '{name} RU{suggested}', or a build "
-                f"number like '{spec.build}'",
+                hint=f"write '{name} RU{suggested}', or a build number like '{spec.build}'",
             )
         if ru > spec.max_ru:
             last = (

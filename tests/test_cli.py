@@ -345,3 +345,13 @@ def test_check_quick_mode_takes_the_management_server_list(
     flows = {f["flow"]: f["verdict"] for f in report["summary"]["flow_results"]}
     assert flows["client-manager-https"] == "fail"
     assert "client-manager-http" not in flows
+
+
+def test_nothing_to_show_is_not_a_crash(write: Write) -> None:
+    code, out, err = run("catalogue", "--role", "syslog", "--protocol", "tcp")
+    assert code == 0, err
+    assert "0 of" in out
+    site = write("site.toml", SITE)
+    code, out, err = run("check", "-t", str(site), "--as", "syslog", "--no-progress")
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("PASS: 0 flows")  # issue 12 changes this

@@ -263,6 +263,10 @@ hosts = ["198.18.9.10"]
     assert "198.18.4.10" not in by_flow["manager-client-push-smb"]
     assert "198.18.9.10" not in by_flow["manager-client-push-smb"]  # Linux: no Windows push
     assert len(by_flow["manager-client-push-smb"]) == 6
+    os_notes = {s.entry.id: s.detail for s in plan.skipped if s.reason is SkipReason.OS}
+    assert os_notes["manager-client-push-smb"] == (
+        "for windows hosts: not planned to 198.18.4.10 (os mac); 198.18.9.10 (os linux)"
+    )
     # mac_push on, but no group says which clients are Macs: a gap that says how to fix it.
     untagged = 'features = ["mac_push"]\n' + MANAGER + '[roles.client]\nhosts = ["198.18.1.5"]\n'
     plan = _plan(write, catalogue, untagged, Role.MANAGER)

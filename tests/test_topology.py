@@ -274,6 +274,15 @@ hosts = ["198.18.4.10", "198.18.4.11"]
     assert "_RoleDoc" not in str(info.value) + str(info.value.detail)
 
 
+def test_an_unknown_role_in_host_groups_is_located(write: Write, catalogue: Catalogue) -> None:
+    text = '[roles.manager]\nhosts = ["198.18.2.2"]\n[[roles.clients]]\nhosts = ["198.18.1.1"]\n'
+    with pytest.raises(TopologyError) as info:
+        load_topology(write("site.toml", text), catalogue)
+    assert info.value.location is not None
+    assert info.value.location.line == 3
+    assert info.value.hint == "did you mean 'client'?"
+
+
 def test_a_table_of_tables_for_one_role_is_read_as_host_groups(
     write: Write, catalogue: Catalogue
 ) -> None:

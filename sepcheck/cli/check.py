@@ -103,6 +103,13 @@ class FailOn(StrEnum):
     REGRESSION = "regression"
 
 
+_OPTION_OF_KEY = {
+    "management_server_list": "--management-server-list",
+    "sep_version": "--sep-version",
+    "features": "--feature",
+}
+
+
 def _quick_topology(
     catalogue: Catalogue,
     quick: dict[Role, list[str]],
@@ -143,8 +150,10 @@ def _quick_topology(
     except SepcheckError as exc:
         # Options have no file and line: name the option instead.
         key = exc.location.key if exc.location and exc.location.key else ""
-        if key.startswith("management_server_list"):
-            key = "--management-server-list"
+        # Options have no file: name the option the user typed, not the topology key.
+        for prefix, option in _OPTION_OF_KEY.items():
+            if key.startswith(prefix):
+                key = option
         raise UsageError(f"{key}: {exc.message}" if key else exc.message, hint=exc.hint) from None
 
 
