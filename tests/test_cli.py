@@ -354,4 +354,4 @@ def test_nothing_to_show_is_not_a_crash(write: Write) -> None:
     site = write("site.toml", SITE)
     code, out, err = run("check", "-t", str(site), "--as", "syslog", "--no-progress")
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("PASS: 0 flows")  # issue 12 changes this
+    assert err.strip().splitlines()[-1].startswith("NOTHING CHECKED: 0 flows")

@@ -173,8 +173,8 @@ def test_matrix_names_failing_hosts_and_the_rest(catalogue: Catalogue, tmp_path:
     # 62 hosts per flow, about one in three filtered: 10 named, the rest counted.
     assert re.search(r"and\s+1[01]\s+more", text)
     line = summary_line(head)
-    assert line.startswith("FAIL:")
-    assert "INTERRUPTED" in line
+    assert line.startswith("FAIL (INTERRUPTED): ")
+    assert "INTERRUPTED after" in line
     narrow = Console(width=80, record=True)
     narrow.print(matrix_table(head, width=80))
     assert "purpose" not in narrow.export_text()

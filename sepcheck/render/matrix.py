@@ -87,6 +87,19 @@ def _caption(head: ReportHead) -> Text | None:
     return lines or None
 
 
+def headline(head: ReportHead) -> str:
+    """The run's outcome in one word or two, for every human-facing format. A run that did
+    not finish never says PASS (the JSON keeps its verdict, with ``complete: false``), and
+    neither does a run that probed nothing."""
+    if head.verdict is Verdict.FAIL:
+        return "FAIL" if head.complete else "FAIL (INTERRUPTED)"
+    if not head.complete:
+        return "INTERRUPTED"
+    if head.summary.probes == 0:
+        return "NOTHING CHECKED"
+    return "PASS"
+
+
 def summary_line(head: ReportHead, fail_on_warning: bool = False) -> str:
     """The run in one line; with ``fail_on_warning`` a warning makes it a FAIL, as the exit
     code says."""
@@ -94,8 +107,8 @@ def summary_line(head: ReportHead, fail_on_warning: bool = False) -> str:
     parts = [f"{flows.get(v.value, 0)} {v.value}" for v in Verdict]
     flow_count = len(head.summary.flow_results)
     probes = head.summary.probes
-    word = head.verdict.value.upper()
-    if fail_on_warning and head.verdict is Verdict.PASS and flows.get(Verdict.WARN.value):
+    word = headline(head)
+    if fail_on_warning and word == "PASS" and flows.get(Verdict.WARN.value):
         word = "FAIL (--fail-on warning)"
     line = (
         f"{word}: {flow_count} flow{'' if flow_count == 1 else 's'} "
