@@ -34,7 +34,7 @@ RUN --mount=type=secret,id=pip_cert,required=false \
     if [ -s /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi; \
     python3 -m venv /tmp/buildenv \
     && /tmp/buildenv/bin/pip wheel --no-cache-dir --disable-pip-version-check \
-        --wheel-dir /wheels ".[raw]"
+        --wheel-dir /wheels "."
 
 FROM ${BASE_IMAGE} AS runtime
 ARG VERSION=0.0.0
@@ -51,7 +51,7 @@ ENV PATH=/opt/sepcheck/bin:$PATH \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python3 -m venv /opt/sepcheck \
     && /opt/sepcheck/bin/pip install --no-cache-dir --disable-pip-version-check \
-        --no-index --find-links /wheels "sepcheck[raw]" \
+        --no-index --find-links /wheels "sepcheck" \
     && /opt/sepcheck/bin/pip uninstall --yes --quiet pip \
     && groupadd --system --gid 10001 sepcheck \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \

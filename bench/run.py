@@ -90,8 +90,13 @@ def workloads(quick: bool) -> dict[str, list[Workload]]:
     }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ToolRun:
+    """One tool's run of one workload. Keyword-only: two of its fields are dictionaries
+    and several are numbers, so a positional call could put one in the other's place and
+    still type-check (``by_target`` once went to ``all_seconds`` that way, which made
+    every disagreement count 0)."""
+
     tool: str
     seconds: float
     peak_pss_mb: float
@@ -101,6 +106,7 @@ class ToolRun:
     examples: list[str] = field(default_factory=list)
     all_seconds: list[float] = field(default_factory=list)
     by_target: dict[tuple[str, str, int], str] = field(default_factory=dict, repr=False)
+    """State per (address, protocol, port) as the tool reported it."""
 
     def pps(self, probes: int) -> float:
         return probes / self.seconds if self.seconds else 0.0
@@ -117,7 +123,7 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def run_measured(lab: Lab, args: list[str], timeout: float) -> tuple[float, float, int]:
+def run_measured(lab: Lab, args: list[str], *, timeout: float) -> tuple[float, float, int]:
     """Run ``args`` in the client namespace; wall seconds, peak RSS (MB), exit status.
 
     Peak memory is the largest PSS sum over the tool's whole process tree (sepcheck's
@@ -151,8 +157,14 @@ def truth(protocol: str, port: int) -> str:
 
 
 def compare(
-    tool: str, seconds: float, rss: float, found: dict[tuple[str, str, int], str], work: Workload
+    *,
+    tool: str,
+    seconds: float,
+    rss: float,
+    found: dict[tuple[str, str, int], str],
+    work: Workload,
 ) -> ToolRun:
+    """The tool's run, with the probes it classified differently from the lab's truth."""
     wrong = 0
     examples: list[str] = []
     expected = {
@@ -167,7 +179,26 @@ def compare(
             wrong += 1
             if len(examples) < 5:
                 examples.append(f"{key[0]} {key[1]}/{key[2]}: {state}")
-    return ToolRun(tool, seconds, rss, dict(Counter(found.values())), wrong, examples, found)
+    return ToolRun(
+        tool=tool,
+        seconds=seconds,
+        peak_pss_mb=rss,
+        states=dict(Counter(found.values())),
+        wrong=wrong,
+        examples=examples,
+        by_target=found,
+    )
+
+
+def disagreements(*, ours: ToolRun, theirs: ToolRun) -> int:
+    """Targets the two tools classified differently; a target only one of them reported
+    counts too (the other tool's state for it is "missing")."""
+    keys = ours.by_target.keys() | theirs.by_target.keys()
+    return sum(
+        1
+        for key in keys
+        if ours.by_target.get(key, "missing") != theirs.by_target.get(key, "missing")
+    )
 
 
 def bench_catalogue(folder: Path, work: Workload) -> Path:
@@ -213,10 +244,10 @@ def run_sepcheck(lab: Lab, work: Workload, folder: Path, extra: list[str]) -> To
     seconds, rss, _ = run_measured(lab, args, timeout=3600)
     data = json.loads(report.read_text())
     found = {(r["address"], r["protocol"], r["port"]): r["state"] for r in data["results"]}
-    return compare("sepcheck", seconds, rss, found, work)
+    return compare(tool="sepcheck", seconds=seconds, rss=rss, found=found, work=work)
 
 
-def run_nmap(lab: Lab, work: Workload, folder: Path, raw: bool = False) -> ToolRun:
+def run_nmap(lab: Lab, work: Workload, folder: Path, *, raw: bool = False) -> ToolRun:
     out = folder / f"nmap-{work.name}.xml"
     scans = ([("-sS" if raw else "-sT")] if work.tcp else []) + (["-sU"] if work.udp else [])
     ports = ",".join([f"T:{p}" for p in work.tcp] + [f"U:{p}" for p in work.udp])
@@ -234,7 +265,7 @@ def run_nmap(lab: Lab, work: Workload, folder: Path, raw: bool = False) -> ToolR
             assert state is not None
             key = (address.get("addr", ""), port.get("protocol", ""), int(port.get("portid", "0")))
             found[key] = NMAP_STATES.get(state.get("state", ""), state.get("state", ""))
-    return compare("nmap", seconds, rss, found, work)
+    return compare(tool="nmap", seconds=seconds, rss=rss, found=found, work=work)
 
 
 def main() -> int:
@@ -306,17 +337,13 @@ def main() -> int:
                     None
                     if args.no_nmap
                     else _median(
-                        [run_nmap(lab, work, folder, args.raw) for _ in range(args.repeat)]
+                        [run_nmap(lab, work, folder, raw=args.raw) for _ in range(args.repeat)]
                     )
                 )
                 if theirs:
                     console.print(f"  nmap     {theirs.seconds:.2f} s, {theirs.wrong} wrong")
                 misclassified += ours.wrong
-                disagree = None
-                if theirs:
-                    disagree = sum(
-                        1 for k, v in ours.by_target.items() if theirs.by_target.get(k) != v
-                    )
+                disagree = disagreements(ours=ours, theirs=theirs) if theirs else None
                 results.append(
                     {
                         "workload": asdict(work) | {"probes": work.probes, "block": work.block},

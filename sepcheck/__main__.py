@@ -1,5 +1,5 @@
 """``python -m sepcheck`` runs the command line."""
 
-from sepcheck.cli import main
+from sepcheck.entry import main
 
 main()

@@ -201,6 +201,7 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.beat_due = 0.0
         self.beat: asyncio.TimerHandle | None = None
+        self.refill: asyncio.TimerHandle | None = None
 
     # -- driving -------------------------------------------------------------------------
 
@@ -224,6 +225,14 @@ class _Run:
     def _fill(self) -> None:
         window = min(self.engine.window, self.limit)
         while self.in_flight < window and not self.exhausted:
+            # Under a rate limit, a new probe starts only when a send slot is free now:
+            # tries already in flight (their retries) take the slots first, probes finish
+            # at the rate the limit allows, and the window never outgrows what the rate
+            # can serve (an interrupted run then keeps what it measured).
+            wait = self.limiter.ready()
+            if wait > 0:
+                self._refill_later(wait)
+                break
             probe = next(self.source, None)
             if probe is None:
                 self.exhausted = True
@@ -237,6 +246,15 @@ class _Run:
                 self._admit(probe, probe.address)
         if self.exhausted and self.in_flight == 0 and not self.finished.done():
             self.finished.set_result(None)
+
+    def _refill_later(self, wait: float) -> None:
+        if self.refill is None:
+            # Not sooner than every 2 ms: at high rates one wake-up admits a batch.
+            self.refill = self.loop.call_later(max(wait, 0.002), self._on_refill)
+
+    def _on_refill(self) -> None:
+        self.refill = None
+        self._guard(self._fill)
 
     async def _resolve_then_admit(self, probe: Probe) -> None:
         try:
@@ -395,6 +413,8 @@ class _Run:
     def _stop(self) -> None:
         if self.beat is not None:
             self.beat.cancel()
+        if self.refill is not None:
+            self.refill.cancel()
         for task in list(self.tasks):
             task.cancel()
         for flight in list(self.flights):

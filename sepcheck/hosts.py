@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sepcheck.tomlsrc import file_kind
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -26,6 +28,11 @@ HARD_BLOCK_LIMIT = 1 << 24
 
 _LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _DOTTED_RE = re.compile(r"^[0-9.]+$")
+_BRACKETED_RE = re.compile(r"^\[([^\]]*)\](?::(\d*))?$")
+
+MAX_LINE = 4096
+"""Longest line read from a hosts file: a host is at most 253 characters, and the limit
+keeps a file without newlines (a wrong path) from being read whole into memory."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,11 @@ class RangeSpec(HostSpec):
 
 
 class HostSpecError(ValueError):
-    """A host spec that cannot be read; the message says why and how to write it."""
+    """A host spec that cannot be read; the message says why, the hint how to write it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def _parse_address(text: str) -> IPAddress:
@@ -201,14 +212,10 @@ def parse_host_spec(
     raw = text.strip()
     if not raw:
         raise HostSpecError("empty host (write a name, an address, a CIDR block or a range)")
+    _refuse_decorations(raw)
     spec: HostSpec
     if "/" in raw:
-        try:
-            spec = NetworkSpec(raw, ipaddress.ip_network(raw, strict=False))
-        except ValueError:
-            raise HostSpecError(
-                f"{raw!r} is not a valid CIDR block (write e.g. 198.18.1.0/24 or fd00:18::/120)"
-            ) from None
+        spec = NetworkSpec(raw, _parse_network(raw, allow_large, limit))
     elif _looks_like_range(raw):
         spec = _parse_range(raw)
     elif ":" in raw or _DOTTED_RE.match(raw):
@@ -217,6 +224,71 @@ def parse_host_spec(
         spec = NameSpec(_check_name(raw))
     _check_size(spec, allow_large, limit)
     return spec
+
+
+def _refuse_decorations(raw: str) -> None:
+    """Refuse what people add to a host out of habit (a URL, a port, brackets, a zone),
+    which would otherwise read as a broken IPv6 address, or, for a zone, be accepted and
+    make every probe of the address fail locally."""
+    if "://" in raw:
+        raise HostSpecError(
+            f"{raw!r} is a URL, not a host",
+            hint="write the host name or address alone; ports go in [ports], by entry id",
+        )
+    bracketed = _BRACKETED_RE.match(raw)
+    host, port = (bracketed.group(1), bracketed.group(2)) if bracketed else (raw, None)
+    if not bracketed and raw.count(":") == 1:
+        # One colon is never an IPv6 address (those have two or more): HOST:PORT.
+        left, _, right = raw.partition(":")
+        if right.isdigit():
+            host, port = left, right
+    if port:
+        raise HostSpecError(
+            f"{raw!r} has a port (:{port}); a host is a name or an address alone",
+            hint=f"write {host!r}, and set the port in [ports], by entry id: "
+            f"ENTRY-ID = {port} (`sepcheck catalogue` lists the ids)",
+        )
+    if bracketed:
+        raise HostSpecError(
+            f"{raw!r}: an IPv6 address is written without brackets here",
+            hint=f"write {host!r}",
+        )
+    if "%" in raw:
+        address, _, zone = raw.partition("%")
+        zone, slash, prefix = zone.partition("/")  # fe80::%eth0/64: the zone sits before /
+        try:
+            link_local = ipaddress.ip_address(address).is_link_local
+        except ValueError:
+            link_local = False
+        raise HostSpecError(
+            f"{raw!r} has a zone id (%{zone}); sepcheck probes addresses, not interfaces",
+            hint="a link-local address needs its interface: give the host's global or "
+            "unique-local (fd00::/8) address instead"
+            if link_local
+            else f"write {address + slash + prefix!r}",
+        )
+
+
+def _parse_network(raw: str, allow_large: bool, limit: int) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(raw, strict=True)
+    except ValueError:
+        pass
+    try:
+        block = ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        raise HostSpecError(
+            f"{raw!r} is not a valid CIDR block (write e.g. 198.18.1.0/24 or fd00:18::/120)"
+        ) from None
+    # Only host bits set is left: 127.0.0.1/24 used to be read silently as 127.0.0.0/24,
+    # 256 addresses where the user may have meant one.
+    address = raw.partition("/")[0].strip()
+    hint = f"write {str(block)!r} for the block, or {address!r} for the single address"
+    try:
+        _check_size(NetworkSpec(str(block), block), allow_large, limit)
+    except HostSpecError as exc:
+        hint += f"; as a block, {exc}"  # say it now, not after the user fixes the bits
+    raise HostSpecError(f"{raw!r} has host bits set: as a block it means {block}", hint=hint)
 
 
 def _check_name(name: str) -> str:
@@ -278,21 +350,51 @@ class FileSpec(HostSpec):
 def iter_host_file(
     path: Path, *, allow_large: bool = False, limit: int = SAFE_BLOCK_LIMIT
 ) -> Iterator[tuple[int, HostSpec]]:
-    """Yield (line number, spec) for each non-empty line; HostSpecError names the line."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    """Yield (line number, spec) for each non-empty line; HostFileError names the line,
+    HostFileUnreadable says why the file cannot be read as text. Other OSErrors (the file
+    is missing, unreadable) pass through."""
+    kind = file_kind(path.stat().st_mode)
+    if kind is not None:
+        # Refused before open(): opening a FIFO blocks until a writer comes.
+        raise HostFileUnreadable(
+            f"is {kind}, not a regular file", hint="name a text file with one host per line"
+        )
+    # utf-8-sig drops the byte-order mark Windows Notepad puts first, which would otherwise
+    # be read as part of the first host.
+    with path.open(encoding="utf-8-sig") as handle:
+        number = 0
+        while True:
+            try:
+                line = handle.readline(MAX_LINE + 1)
+            except UnicodeDecodeError:
+                raise HostFileUnreadable(
+                    "is not UTF-8 text",
+                    hint="a hosts file is text: one host, address, CIDR block or range per "
+                    "line, saved as UTF-8",
+                ) from None
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                raise HostFileError(f"line longer than {MAX_LINE:,} characters", number)
             content = line.split("#", 1)[0].strip()
             if not content:
                 continue
             try:
-                yield number, parse_host_spec(content, allow_large=allow_large, limit=limit)
+                spec = parse_host_spec(content, allow_large=allow_large, limit=limit)
             except HostSpecError as exc:
-                raise HostFileError(str(exc), number) from None
+                raise HostFileError(str(exc), number, exc.hint) from None
+            yield number, spec
 
 
 class HostFileError(HostSpecError):
     """A bad line in a hosts file."""
 
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, line: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
         self.line = line
+
+
+class HostFileUnreadable(HostSpecError):
+    """A hosts file that is not text to read: a FIFO, a device, binary data. The message
+    is a predicate: "is not UTF-8 text"."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from sepcheck import __version__
 from sepcheck.engine import Backend, Engine, EngineSettings, raise_fd_limit
+from sepcheck.entry import STOP_SIGNALS
 from sepcheck.payloads import PayloadSet
 from sepcheck.plan import Plan, Probe
 from sepcheck.report.collect import Collector
@@ -105,18 +106,24 @@ def _drive(
         assert task is not None
         # Windows, or not the main thread: no SIGTERM handler, Ctrl-C still works.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            for signum in STOP_SIGNALS:
+                loop.add_signal_handler(signum, task.cancel)
         try:
             await engine.run(probes, sink, concurrency=limit)
         except asyncio.CancelledError:
             interrupted = True
             task.uncancel()
 
+    # asyncio puts SIG_DFL back when the loop closes: keep the handlers we had instead.
+    saved = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(main())
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
     return interrupted
 
 
@@ -263,8 +270,9 @@ def _run_workers(
 
     # Ctrl-C and SIGTERM only set a flag and tell the workers to stop: an exception raised
     # at a random point here could lose a worker's results.
-    previous = signal.signal(signal.SIGTERM, stop_workers)
-    previous_int = signal.signal(signal.SIGINT, stop_workers)
+    previous = {
+        signum: signal.signal(signum, stop_workers) for signum in (signal.SIGINT, *STOP_SIGNALS)
+    }
     try:
         waiting = list(connections)
         while waiting:
@@ -288,8 +296,8 @@ def _run_workers(
                     on_progress(int(pending))
                 waiting.remove(conn)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         for process in processes:
             process.join(timeout=5)
             if process.is_alive():

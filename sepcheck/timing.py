@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 _MISS_TARGET = 1e-5
 _LOSS_SAMPLES = 20
 """Answers needed before the loss estimate is trusted."""
+ASSUMED_LOSS = 1 - 0.95 * 0.95
+"""The chance that a try or its answer is lost on a path losing 5% each way: what a small
+run assumes until the path proves clean (at most a few probes give no evidence of loss)."""
+SMALL_RUN = 1000
+"""Runs with fewer probes than this assume loss (``TimingSettings.assume_loss``): their
+extra tries cost seconds at most, while a misread flow costs an administrator's day."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class TimingSettings:
     """Retries for silent probes on a clean network (2 tries in all)."""
     max_retries: int = 6
     """Upper bound when the network is seen losing packets."""
+    assume_loss: bool = False
+    """Retry as if the path lost ASSUMED_LOSS of tries until enough answers show how
+    lossy it really is (small runs)."""
 
 
 @dataclass
@@ -103,10 +112,20 @@ class Timing:
         rate q, n tries all fail with probability q**n."""
         s = self.settings
         wanted = max(s.retries, self.max_successful_retry + 1)
-        if self.late and self.answered >= _LOSS_SAMPLES:
-            q = min(0.9, self.late / self.answered)
-            wanted = max(wanted, math.ceil(math.log(_MISS_TARGET) / math.log(q)) - 1)
+        if self.answered >= _LOSS_SAMPLES:
+            if self.late:
+                wanted = max(wanted, _retries_for(min(0.9, self.late / self.answered)))
+        elif s.assume_loss:
+            # Too few answers to know the path: assume it loses packets until it proves
+            # clean (a small run may never see enough answers to learn it).
+            wanted = max(wanted, _retries_for(ASSUMED_LOSS))
         return min(s.max_retries, wanted)
+
+
+def _retries_for(loss: float) -> int:
+    """Retries after which every try of a probe is lost with a chance under _MISS_TARGET,
+    when each try is lost with probability ``loss``: loss ** (retries + 1) < target."""
+    return math.ceil(math.log(_MISS_TARGET) / math.log(loss)) - 1
 
 
 class RateLimiter:
@@ -118,6 +137,15 @@ class RateLimiter:
         self.burst = float(burst if burst is not None else max(1, int(rate / 50)))
         self.tokens = self.burst
         self.stamp = now()
+
+    def ready(self) -> float:
+        """Seconds until a token is free (0.0 when one is free now), without taking it:
+        new probes are admitted only then, so the tries already under way (retries
+        included) never queue behind a crowd of first tries."""
+        if self.rate <= 0:
+            return 0.0
+        tokens = min(self.burst, self.tokens + (self.now() - self.stamp) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     def reserve(self) -> float:
         """Take one token; return how many seconds to wait before using it. Tokens may go

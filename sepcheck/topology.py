@@ -22,6 +22,7 @@ from sepcheck.hosts import (
     SAFE_BLOCK_LIMIT,
     FileSpec,
     HostFileError,
+    HostFileUnreadable,
     HostSpec,
     HostSpecError,
     NameSpec,
@@ -84,7 +85,8 @@ class Topology:
     path: Path | None
     """The file it came from; None when built from command-line options."""
     digest: str
-    """sha256 of the file's bytes (or of the options), so reports can tell topologies apart."""
+    """sha256 of the file's text (UTF-8, without a byte-order mark; or of the options), so
+    reports can tell topologies apart."""
     name: str | None = None
     sep_version: SepVersion | None = None
     features: frozenset[str] = frozenset()
@@ -346,11 +348,25 @@ def _role_hosts(
         try:
             specs.append(parse_host_spec(text, allow_large=allow_large, limit=block_limit))
         except HostSpecError as exc:
-            raise ctx.error(str(exc), (*where, "hosts", index), value=text) from None
+            hint = exc.hint or (
+                "a host is a name, an IPv4 or IPv6 address, a CIDR block (198.18.1.0/24) or "
+                "a range (198.18.3.5-9)"
+            )
+            raise ctx.error(str(exc), (*where, "hosts", index), hint, text) from None
     base = ctx.path.parent if ctx.path is not None else Path.cwd()
     for index, name in enumerate(doc.host_files):
-        file = (base / name).resolve()
         key = (*where, "host_files", index)
+        if "\0" in name:
+            # The OS cannot take the name, and Path.resolve() says so with a ValueError.
+            raise ctx.error("a hosts file name cannot hold a NUL character", key)
+        try:
+            file = (base / name).resolve()
+        except RuntimeError:  # Python 3.11 says "Symlink loop" so, not with an OSError
+            raise ctx.error(
+                f"cannot read hosts file {name!r}: its path is a loop of symbolic links",
+                key,
+                value=name,
+            ) from None
         total = v6_total = 0
         try:
             for _, spec in iter_host_file(file, allow_large=allow_large, limit=block_limit):
@@ -361,15 +377,21 @@ def _role_hosts(
             raise TopologyError(
                 f"{exc} (in the hosts file of role {role.value})",
                 location=Location(file, exc.line),
-                hint="one host, address, CIDR block or range per line; '#' starts a comment",
+                hint=exc.hint
+                or "one host, address, CIDR block or range per line; '#' starts a comment",
             ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        except HostFileUnreadable as exc:
+            raise ctx.error(f"hosts file {str(file)!r} {exc}", key, exc.hint, name) from None
+        except FileNotFoundError as exc:
             raise ctx.error(
-                f"cannot read hosts file {str(file)!r}: {reason}",
+                f"cannot read hosts file {str(file)!r}: {exc.strerror}",
                 key,
                 "host_files paths are relative to the topology file's folder",
                 name,
+            ) from None
+        except OSError as exc:
+            raise ctx.error(
+                f"cannot read hosts file {str(file)!r}: {exc.strerror}", key, value=name
             ) from None
         specs.append(FileSpec(name, file, total, allow_large, block_limit, v6_total))
     if not specs:

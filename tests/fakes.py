@@ -1,15 +1,16 @@
 """A scripted network and a virtual clock, for the engine's timing and retry logic.
 
-``virtual_loop()`` is an asyncio event loop whose clock jumps ahead whenever it would wait
-(like trio's autojump MockClock): a test with one-second timeouts runs in microseconds,
-and virtual times can be asserted exactly.
+``run_virtual()`` runs a coroutine on an asyncio event loop whose clock jumps ahead
+whenever it would wait (like trio's autojump MockClock): a test with one-second timeouts
+runs in microseconds, and virtual times can be asserted exactly. ``busy()`` spends virtual
+time without yielding, as a callback doing heavy work would (an event loop that lags).
 """
 
 from __future__ import annotations
 
 import asyncio
 import selectors
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -61,16 +62,33 @@ class _VirtualSelector(selectors.BaseSelector):
         self.real.close()
 
 
+class _VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__(_VirtualSelector(clock))
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.clock.now
+
+
 def run_virtual(main: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, float]:
     """Run ``main()`` on a virtual-time loop; return its result and the virtual seconds."""
     clock = _Clock()
-    loop = asyncio.SelectorEventLoop(_VirtualSelector(clock))
-    loop.time = lambda: clock.now  # type: ignore[method-assign]
+    loop = _VirtualLoop(clock)
     try:
         result = loop.run_until_complete(main())
     finally:
         loop.close()
     return result, clock.now
+
+
+def busy(seconds: float) -> None:
+    """Spend ``seconds`` of virtual time in the running callback, without yielding: the
+    timers due meanwhile run late, as they do when the loop's CPU cannot keep up."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, _VirtualLoop):
+        raise RuntimeError("busy() needs the loop of run_virtual()")
+    loop.clock.now += seconds
 
 
 @dataclass
@@ -79,6 +97,7 @@ class FakeTry:
     address: str
     port: int
     started: float
+    done: Callable[[Outcome], None]
     finished: bool = False
 
     def _end(self) -> None:
@@ -92,6 +111,12 @@ class FakeTry:
             (self.address, self.port, round(asyncio.get_running_loop().time() - self.started, 6))
         )
         self._end()
+        found = self.network.found_at_deadline
+        if found is not None:
+            # What a real backend may do: reading the socket's final state also runs its
+            # readiness callback, which reports the same answer to the engine.
+            self.done(found)
+            return found
         return SILENT
 
     def abort(self) -> None:
@@ -110,16 +135,28 @@ class FakeNetwork:
     """(address, port, virtual time) of every try, in order."""
     waits: list[tuple[str, int, float]] = field(default_factory=list)
     """(address, port, seconds waited) of every try that timed out."""
+    tries: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """Tries started per (address, port)."""
     resolve_calls: list[str] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     total_in_flight: int = 0
     max_total_in_flight: int = 0
+    load: list[tuple[float, int]] = field(default_factory=list)
+    """(virtual time, tries in flight counting this one) at the start of every try."""
     channels_open: int = 0
     channels_closed: int = 0
     payloads: dict[tuple[str, int], list[bytes]] = field(default_factory=lambda: defaultdict(list))
     resource_errors: int = 0
     """How many tries fail with LocalResourceError before they start."""
+    late_answers: bool = False
+    """Answers still reach the engine's callback after their try timed out (a reply that
+    was on its way when the deadline passed); by default a finished try stays quiet."""
+    found_at_deadline: Outcome | None = None
+    """When set, every try that times out finds this answer at its deadline: expire()
+    returns it after passing it to the try's callback too."""
+    late_callbacks: int = 0
+    """Answers passed to the engine after their try had finished (see late_answers)."""
     aborted: int = 0
     closed: bool = False
 
@@ -140,15 +177,19 @@ class FakeNetwork:
         self.total_in_flight += 1
         self.max_in_flight[address] = max(self.max_in_flight[address], self.in_flight[address])
         self.max_total_in_flight = max(self.max_total_in_flight, self.total_in_flight)
-        attempt = FakeTry(self, address, port, loop.time())
+        self.load.append((loop.time(), self.total_in_flight))
+        attempt = FakeTry(self, address, port, loop.time(), done)
         outcomes = self.script.get((address, port), [SILENT])
-        tries = sum(1 for a, p, _ in self.calls if (a, p) == (address, port))
-        outcome = outcomes[min(tries, len(outcomes)) - 1]
+        self.tries[(address, port)] += 1
+        outcome = outcomes[min(self.tries[(address, port)], len(outcomes)) - 1]
         if not outcome.silent:
 
             def answer() -> None:
                 if not attempt.finished:
                     attempt._end()
+                    done(outcome)
+                elif self.late_answers:
+                    self.late_callbacks += 1
                     done(outcome)
 
             loop.call_later(outcome.rtt or 0.0, answer)

@@ -234,7 +234,9 @@ def test_check_topology_and_host_options_do_not_mix(write: Write) -> None:
     assert "cannot be mixed" in err
 
 
-def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Path) -> None:
+def test_check_on_loopback_writes_the_report(
+    loopback_manager: int, tmp_path: Path, spool_dir: Path
+) -> None:
     report_path = tmp_path / "report.json"
     code, out, err = run(
         "check", "--as", "client", "--manager", "127.0.0.1", "--output", str(report_path)
@@ -269,10 +271,10 @@ def test_check_on_loopback_writes_the_report(loopback_manager: int, tmp_path: Pa
     report = json.loads(out)
     assert report["verdict"] == "pass"
     assert report["parameters"]["stage"] == "pre-install"
-    assert not list(tmp_path.glob(".sepcheck-*"))
+    assert not list(spool_dir.glob(".sepcheck-*"))
 
 
-def test_workers_give_the_same_report(tmp_path: Path) -> None:
+def test_workers_give_the_same_report(tmp_path: Path, spool_dir: Path) -> None:
     """Split over worker processes, a run reports exactly what one process reports."""
     reports = []
     for workers in ("1", "2"):
@@ -305,7 +307,7 @@ def test_workers_give_the_same_report(tmp_path: Path) -> None:
         for f in two["summary"]["flow_results"]
     }
     assert flows_one == flows_two
-    assert not list(tmp_path.glob(".sepcheck-*"))
+    assert not list(spool_dir.glob(".sepcheck-*"))
 
 
 def test_baseline_options_are_checked_before_probing(tmp_path: Path) -> None:
@@ -355,3 +357,19 @@ def test_nothing_to_show_is_not_a_crash(write: Write) -> None:
     code, out, err = run("check", "-t", str(site), "--as", "syslog", "--no-progress")
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("NOTHING CHECKED: 0 flows")
+
+
+@pytest.mark.parametrize(("text", "roles"), [("", ["client"]), (SITE, ["syslog"])])
+def test_nothing_probed_is_not_a_pass(
+    write: Write, tmp_path: Path, text: str, roles: list[str]
+) -> None:
+    """A blank topology (an empty ConfigMap) or a role with no flows: not a healthy site."""
+    site = write("site.toml", text)
+    report = tmp_path / "r.json"
+    args = [a for role in roles for a in ("--as", role)]
+    code, _, err = run("check", "-t", str(site), *args, "--no-progress", "-o", str(report))
+    assert code == 1, err
+    assert json.loads(report.read_text())["verdict"] == "fail"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("NOTHING CHECKED: 0 flows")
+    assert "has nothing to probe on this site" in last

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sepcheck.catalogue import Catalogue
 from sepcheck.cli import app
 from sepcheck.diff import Change, diff_reports
+from sepcheck.errors import Location
 from sepcheck.report.load import ReportError, load_report
 from sepcheck.report.schema import report_schema, report_schema_text
 from sepcheck.report.writer import report_chunks, write_atomic
@@ -172,3 +173,144 @@ def test_schema_command_prints_the_schema() -> None:
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"].startswith("sepcheck report")
+
+
+# Bad input (issue 12): reports that used to crash diff, merge and --baseline, or that
+# loaded though they hold values no sepcheck writes.
+
+DEEP = '{"schema_version": 1, "results": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["diff", "{deep}", "{deep}"],
+        ["merge", "{deep}"],
+        # The baseline is read before anything else (a missing topology would stop the run
+        # too): nothing is probed.
+        ["check", "--baseline", "{deep}", "-t", "{missing}", "--as", "client"],
+    ],
+    ids=["diff", "merge", "baseline"],
+)
+def test_a_deeply_nested_report_is_one_error(tmp_path: Path, command: list[str]) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP)
+    with pytest.raises(ReportError, match="nested too deeply"):
+        load_report(deep)
+    args = [a.format(deep=deep, missing=tmp_path / "missing.toml") for a in command]
+    result = runner.invoke(app, args)
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2, result.stderr
+    assert lines[0] == f"sepcheck: error: {deep}: not a sepcheck report: arrays or objects " + (
+        "nested too deeply to read"
+    )
+    assert lines[1].startswith("  hint: ")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("version", "words"),
+    [
+        ('"1"', 'must be a whole number, not "1"'),
+        ("1.0", "must be a whole number, not 1.0"),
+        ("true", "must be a whole number, not true"),
+        ("null", "must be a whole number, not null"),
+        ("[1]", "must be a whole number, not a list"),
+        ("0", "0 is no report schema (they are numbered from 1)"),
+        ("-3", "-3 is no report schema (they are numbered from 1)"),
+        ("99", "report schema 99 is newer than this sepcheck reads (1)"),
+    ],
+)
+def test_schema_version_says_what_is_wrong(
+    report: dict[str, Any], tmp_path: Path, version: str, words: str
+) -> None:
+    path = tmp_path / "r.json"
+    text = json.dumps(report).replace('"schema_version": 1', f'"schema_version": {version}', 1)
+    path.write_text(text)
+    with pytest.raises(ReportError) as info:
+        load_report(path)
+    assert info.value.message == words
+    assert info.value.location == Location(path, None, "schema_version")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("port", "1" + "0" * 400, "less than or equal to 65535"),
+        ("port", "1e400", "valid integer"),
+        ("port", "-5", "greater than or equal to 1"),
+        ("port", "0", "greater than or equal to 1"),
+        ("port", "true", "valid integer"),
+        ("port", "443.0", "valid integer"),
+        ("protocol", '"icmp"', "'tcp' or 'udp'"),
+        ("rtt_ms", "NaN", "finite number"),
+        ("rtt_ms", "Infinity", "finite number"),
+        ("rtt_ms", "-0.5", "greater than or equal to 0"),
+    ],
+)
+def test_impossible_result_values_are_refused_by_key(
+    report: dict[str, Any], tmp_path: Path, key: str, value: str, words: str
+) -> None:
+    report["results"][0][key] = "PLACEHOLDER"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report).replace('"PLACEHOLDER"', value))
+    with pytest.raises(ReportError, match=words) as info:
+        load_report(path)
+    assert info.value.location == Location(path, None, f"results[0].{key}")
+    result = runner.invoke(app, ["diff", str(path), str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"sepcheck: error: {path}: results[0].{key}: invalid report")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("started_at", "yesterday"),
+        ("started_at", "2026-11-29"),
+        ("finished_at", "2026-13-01T00:00:00Z"),
+        ("finished_at", "2026-11-29T02:41:57"),
+    ],
+)
+def test_timestamps_must_be_dates_and_times(
+    report: dict[str, Any], tmp_path: Path, key: str, value: str
+) -> None:
+    report[key] = value
+    with pytest.raises(ReportError, match="must be a date and time like") as info:
+        load_report(save(tmp_path, "r.json", report))
+    assert info.value.location is not None
+    assert info.value.location.key == key
+
+
+def test_a_number_longer_than_python_converts_in_a_report(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text('{"schema_version": 1, "results": [], "x": 1' + "0" * 5000 + "}")
+    with pytest.raises(ReportError, match="number too long"):
+        load_report(path)
+
+
+def test_the_schema_says_what_a_valid_report_is(report: dict[str, Any]) -> None:
+    schema = report_schema()
+    assert "schema_version" in schema["required"]
+    assert schema["properties"]["schema_version"]["minimum"] == 1
+    assert schema["properties"]["started_at"]["format"] == "date-time"
+    assert schema["properties"]["finished_at"]["format"] == "date-time"
+    result = schema["$defs"]["ResultItem"]["properties"]
+    assert result["port"]["minimum"] == 1
+    assert result["port"]["maximum"] == 65535
+    assert result["protocol"]["enum"] == ["tcp", "udp"]
+    assert {"type": "number", "minimum": 0} in result["rtt_ms"]["anyOf"]
+    flow = schema["$defs"]["FlowResult"]["properties"]
+    assert (flow["port"]["maximum"], flow["protocol"]["enum"]) == (65535, ["tcp", "udp"])
+    for change in (
+        {"port": 70000},
+        {"port": 0},
+        {"protocol": "icmp"},
+        {"rtt_ms": -1.0},
+    ):
+        broken = copy.deepcopy(report)
+        broken["results"][0].update(change)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, schema)
+    del report["schema_version"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, schema)

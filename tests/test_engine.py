@@ -291,3 +291,37 @@ def test_a_lossy_path_gets_enough_tries() -> None:
     for _ in range(60):
         timing.observe("a", 0.01, 1)  # 41% first-try loss: capped at max_retries
     assert timing.allowed_retries() == 8
+
+
+def test_an_answer_to_an_earlier_try_is_ignored() -> None:
+    """Answers take 1.5 s, longer than the 1 s deadline, and still reach the engine after
+    their try timed out. The first try's answer arrives while the retry is under way: it
+    belongs to a superseded try and settles nothing. The retry's own answer arrives after
+    the probe is finished (while the next probe runs): ignored too. One result per probe,
+    from the deadlines alone."""
+    late_open = Outcome(State.OPEN, "syn-ack", None, 1.5)
+    net = FakeNetwork(script={("198.18.2.2", 1): [late_open]}, late_answers=True)
+    results, elapsed = run(
+        net, [probe("198.18.2.2", 1), probe("198.18.2.3", 1)], concurrency=1, initial_window=1
+    )
+    assert net.late_callbacks == 2  # at 1.5 s and 2.5 s: both reached the engine
+    assert [(r.address, r.state, r.attempts) for r in results] == [
+        ("198.18.2.2", State.FILTERED, 2),
+        ("198.18.2.3", State.FILTERED, 2),
+    ]
+    assert results[0].detail == "no-response after 2 tries"
+    assert elapsed == pytest.approx(4.0)  # two probes one after the other, 2 x 1 s each
+
+
+def test_a_callback_fired_from_inside_expire_settles_nothing() -> None:
+    """At its deadline a try reads the socket's state once more, and finds an answer; a
+    backend may report that answer through the try's callback on the way. The probe is
+    settled once, with what expire() returned."""
+    found = Outcome(State.REFUSED, "conn-refused", None, 1.0)
+    net = FakeNetwork(found_at_deadline=found)
+    results, _ = run(net, [probe("198.18.2.2", 1), probe("198.18.2.3", 1)])
+    assert sorted((r.address, r.state, r.attempts) for r in results) == [
+        ("198.18.2.2", State.REFUSED, 1),
+        ("198.18.2.3", State.REFUSED, 1),
+    ]
+    assert len(net.calls) == 2  # no second try: the first one was answered

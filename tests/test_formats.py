@@ -34,6 +34,8 @@ def test_junit(run_data: tuple[object, list[Path]]) -> None:
     assert root.attrib == {}  # the strict Jenkins schema allows no attribute here
     (suite,) = root
     assert suite.tag == "testsuite"
+    assert [c.tag for c in suite][:1] == ["properties"]
+    assert [c.tag for c in suite][-2:] == ["system-out", "system-err"]
     for attribute in (
         "name",
         "id",
@@ -47,10 +49,10 @@ def test_junit(run_data: tuple[object, list[Path]]) -> None:
     ):
         assert suite.get(attribute), attribute
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", suite.get("timestamp", ""))
-    cases = list(suite)
-    assert {c.tag for c in cases} == {"testcase"}
+    cases = suite.findall("testcase")
     failures = [c for c in cases if c.find("failure") is not None]
-    assert len(cases) == int(suite.get("tests", "0")) == head.summary.probes  # type: ignore[attr-defined]
+    # One case per flow and host, and one for the run itself (complete: it passes).
+    assert len(cases) == int(suite.get("tests", "0")) == head.summary.probes + 1  # type: ignore[attr-defined]
     assert len(failures) == int(suite.get("failures", "0")) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
     for case in cases:
         assert {child.tag for child in case} <= {"failure"}
@@ -70,14 +72,23 @@ def test_prometheus_parses(run_data: tuple[object, list[Path]]) -> None:
     assert len(up.samples) == head.summary.probes  # type: ignore[attr-defined]
     down = [s for s in up.samples if s.value == 0]
     assert len(down) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
-    assert {s.labels["state"] for s in down} == {"filtered"}
+    measured = {
+        frozenset((k, v) for k, v in s.labels.items() if k != "state"): s.labels["state"]
+        for s in families["sepcheck_probe_state"].samples
+        if s.value == 1
+    }
+    assert {measured[frozenset(s.labels.items())] for s in down} == {"filtered"}
     assert families["sepcheck_run_complete"].samples[0].value == 1
     assert families["sepcheck_run_duration_seconds"].samples[0].value == 1.5
     rtts = families["sepcheck_probe_rtt_seconds"].samples
     assert rtts
     assert all(s.value == 0.0005 for s in rtts)
     states = {s.labels["state"]: s.value for s in families["sepcheck_probes"].samples}
-    assert states == {k: float(v) for k, v in head.summary.states.items()}  # type: ignore[attr-defined]
+    assert set(states) == {"open", "refused", "filtered", "open|filtered", "unresolved"}
+    assert {k: v for k, v in states.items() if v} == {
+        k: float(v)
+        for k, v in head.summary.states.items()  # type: ignore[attr-defined]
+    }
 
 
 def test_prometheus_escapes_labels() -> None:
@@ -97,7 +108,7 @@ def test_markdown(run_data: tuple[object, list[Path]]) -> None:
     assert re.search(r"and \d+ more", text)
 
 
-def test_several_outputs_in_one_run(loopback_manager: int, tmp_path: Path) -> None:
+def test_several_outputs_in_one_run(loopback_manager: int, tmp_path: Path, spool_dir: Path) -> None:
     files = [tmp_path / name for name in ("r.json", "r.xml", "r.prom", "r.md")]
     args = [
         "check",
@@ -119,7 +130,8 @@ def test_several_outputs_in_one_run(loopback_manager: int, tmp_path: Path) -> No
     assert list(text_string_to_metric_families(files[2].read_text()))
     assert files[3].read_text().startswith("## sepcheck:")
     assert list(text_string_to_metric_families(result.stdout))  # --format for stdout
-    assert not list(tmp_path.glob(".*"))
+    assert not list(tmp_path.glob(".*"))  # no temporary report file
+    assert not list(spool_dir.glob(".sepcheck-*"))  # no spool
 
 
 def test_unknown_output_extension() -> None:

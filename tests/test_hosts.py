@@ -9,9 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sepcheck.hosts import (
+    MAX_LINE,
     AddressSpec,
     FileSpec,
     HostFileError,
+    HostFileUnreadable,
     HostSpecError,
     NameSpec,
     NetworkSpec,
@@ -137,3 +139,64 @@ def test_ipv6_network_count(base: int, prefix: int) -> None:
     net = ipaddress.IPv6Network((base, prefix), strict=False)
     spec = parse_host_spec(str(net))
     assert spec.count == sum(1 for _ in spec)
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "hint"),
+    [
+        ("127.0.0.1:8443", "has a port (:8443)", "[ports], by entry id"),
+        ("sepm01.example.test:8014", "has a port (:8014)", "write 'sepm01.example.test'"),
+        ("[fd00:18::5]:443", "has a port (:443)", "write 'fd00:18::5'"),
+        ("[fd00:18::5]", "without brackets", "write 'fd00:18::5'"),
+        ("https://sepm01:8443", "is a URL", "[ports], by entry id"),
+        ("::1%lo", "has a zone id (%lo)", "write '::1'"),
+        ("fe80::1%eth0", "has a zone id (%eth0)", "unique-local (fd00::/8) address"),
+        ("fe80::%eth0/64", "has a zone id (%eth0)", "unique-local"),
+        ("127.0.0.1/24", "as a block it means 127.0.0.0/24", "or '127.0.0.1' for the single"),
+        ("fd00:18::5/120", "as a block it means fd00:18::/120", "write 'fd00:18::/120'"),
+        ("198.18.16.0/12", "means 198.16.0.0/12", "--allow-large-ranges"),
+    ],
+)
+def test_habits_from_urls_and_routers_are_refused_with_a_hint(
+    text: str, words: str, hint: str
+) -> None:
+    """A port, brackets, a zone id or host bits used to read as a broken IPv6 address, or,
+    for zones and host bits, to be accepted as something else than the user meant."""
+    with pytest.raises(HostSpecError) as info:
+        parse_host_spec(text)
+    assert words in str(info.value)
+    assert info.value.hint is not None
+    assert hint in info.value.hint
+
+
+def test_ipv6_addresses_are_not_mistaken_for_a_host_and_port() -> None:
+    assert isinstance(parse_host_spec("fd00::8443"), AddressSpec)
+    assert isinstance(parse_host_spec("fd00:18::/120"), NetworkSpec)
+    assert isinstance(parse_host_spec("fd00::1-fd00::10"), RangeSpec)
+
+
+def test_host_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "clients.txt"
+    path.write_text("198.18.1.1\nwks01\n", encoding="utf-8-sig")  # as Windows Notepad saves
+    assert [spec.text for _, spec in iter_host_file(path)] == ["198.18.1.1", "wks01"]
+
+
+def test_host_file_that_is_not_text_or_not_a_file(tmp_path: Path) -> None:
+    png = tmp_path / "logo.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(HostFileUnreadable, match="is not UTF-8 text") as info:
+        list(iter_host_file(png))
+    assert info.value.hint is not None
+    assert "one host" in info.value.hint
+    with pytest.raises(HostFileUnreadable, match="is a character device, not a regular file"):
+        list(iter_host_file(Path("/dev/null")))
+    with pytest.raises(HostFileUnreadable, match="is a folder"):
+        list(iter_host_file(tmp_path))
+
+
+def test_host_file_line_too_long(tmp_path: Path) -> None:
+    path = tmp_path / "clients.txt"
+    path.write_text("198.18.1.1\n" + "#" * MAX_LINE + "\n" + "x" * (MAX_LINE + 1) + "\n")
+    with pytest.raises(HostFileError, match="longer than") as info:
+        list(iter_host_file(path))
+    assert info.value.line == 3

@@ -1,19 +1,26 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from sepcheck.catalogue import Catalogue
+from sepcheck.catalogue import Catalogue, load_catalogue
+from sepcheck.cli import app
 from sepcheck.data import data_dir
-from sepcheck.errors import TopologyError
+from sepcheck.errors import CatalogueError, Location, TopologyError
 from sepcheck.hosts import FileSpec
 from sepcheck.model import HostOS, Role
+from sepcheck.tomlsrc import MAX_INPUT_BYTES
 from sepcheck.topology import load_topology, topology_from_hosts
 from sepcheck.versions import parse_version
 
 Write = Callable[[str, str], Path]
+runner = CliRunner()
 
 BASE = """sep_version = "14.3 RU8"
 features = ["sql_server_database"]
@@ -222,6 +229,7 @@ def test_missing_hosts_file(write: Write, catalogue: Catalogue) -> None:
         load_topology(write("site.toml", text), catalogue)
     assert info.value.location is not None
     assert info.value.location.key == "roles.gup.host_files[0]"
+    assert info.value.hint == "host_files paths are relative to the topology file's folder"
 
 
 def test_missing_file_and_not_utf8(tmp_path: Path, catalogue: Catalogue) -> None:
@@ -294,3 +302,152 @@ def test_a_table_of_tables_for_one_role_is_read_as_host_groups(
     assert "roles.manager[0].port" in message
     assert "_RoleDoc" not in message
     assert "list[" not in message
+
+
+# Bad input (issue 12). The topology and the catalogue are read by the same function
+# (tomlsrc.load_toml), so the reading cases check both loaders.
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPTH = 3000
+
+
+def _cli(*args: str) -> tuple[int, list[str]]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stderr.splitlines()
+
+
+def _one_line_error(code: int, lines: list[str]) -> None:
+    assert code == 2
+    assert lines, "no error printed"
+    assert lines[0].startswith("sepcheck: error: "), lines
+    assert lines[1].startswith("  hint: "), lines
+    assert not any("Traceback" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ("x = " + "[" * DEPTH + "]" * DEPTH + "\n", 1, None),
+        ("name = 'a'\nx = " + "{a = " * DEPTH + "1" + "}" * DEPTH + "\n", 2, None),
+        ("x = " + "[" * 40 + "]" * 40 + "\n", 1, "x"),
+        ("[" + ".".join(["roles"] * DEPTH) + "]\n", 1, "roles"),
+        ("a" + ".a" * DEPTH + " = 1\n", 1, "a"),
+    ],
+    ids=["arrays", "inline-tables", "arrays-40", "table-header", "dotted-key"],
+)
+def test_deeply_nested_toml_is_one_error(
+    write: Write, catalogue: Catalogue, text: str, line: int, key: str | None
+) -> None:
+    path = write("site.toml", text)
+    with pytest.raises(TopologyError, match="nested more than 32 levels deep") as info:
+        load_topology(path, catalogue)
+    assert info.value.location == Location(path, line, key)
+    _one_line_error(*_cli("plan", "-t", str(path), "--as", "client"))
+    catalogue_path = write("catalogue.toml", "schema = 1\n" + text)
+    with pytest.raises(CatalogueError, match="nested more than 32 levels deep"):
+        load_catalogue(catalogue_path)
+    _one_line_error(*_cli("catalogue", "--catalogue", str(catalogue_path)))
+
+
+def test_a_number_longer_than_python_converts(write: Write, catalogue: Catalogue) -> None:
+    path = write("site.toml", BASE.replace("= 80", "= 8" + "0" * 5000))
+    with pytest.raises(TopologyError, match="number is too long") as info:
+        load_topology(path, catalogue)
+    assert info.value.location == Location(path, 15)
+
+
+def test_what_is_not_a_regular_file_is_refused_before_reading(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    with pytest.raises(TopologyError, match="is a character device, not a regular file"):
+        load_topology(Path("/dev/null"), catalogue)
+    with pytest.raises(CatalogueError, match="is a character device, not a regular file"):
+        load_catalogue(Path("/dev/zero"))
+    big = tmp_path / "big.toml"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_INPUT_BYTES + 1)  # sparse: no disk space used
+    with pytest.raises(TopologyError, match="larger than 16 MiB"):
+        load_topology(big, catalogue)
+    with pytest.raises(CatalogueError, match="larger than 16 MiB"):
+        load_catalogue(big)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("where", ["topology", "host_files"])
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, where: str) -> None:
+    """In a child process with a timeout: opening a FIFO blocks until a writer comes, so
+    a regression here would hang rather than fail."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    site = fifo
+    if where == "host_files":
+        site = tmp_path / "site.toml"
+        site.write_text('[roles.manager]\nhost_files = ["pipe"]\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "sepcheck", "plan", "-t", str(site), "--as", "client"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    lines = done.stderr.splitlines()
+    _one_line_error(done.returncode, lines)
+    assert "is a FIFO (named pipe), not a regular file" in lines[0]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path, write: Write, catalogue: Catalogue) -> None:
+    """Windows Notepad saves UTF-8 with a byte-order mark, which tomllib refuses."""
+    plain = load_topology(write("plain.toml", BASE), catalogue)
+    path = tmp_path / "site.toml"
+    path.write_text(BASE, encoding="utf-8-sig")
+    topology = load_topology(path, catalogue)
+    assert topology.host_count(Role.CLIENT) == 20
+    assert topology.digest == plain.digest
+    copy = tmp_path / "catalogue"
+    copy.mkdir()
+    for file in sorted((ROOT / "catalogue").glob("*.toml")):
+        (copy / file.name).write_text(file.read_text(encoding="utf-8"), encoding="utf-8-sig")
+    assert len(load_catalogue(copy)) == len(catalogue)
+
+
+def test_a_binary_hosts_file_is_not_blamed_on_its_path(
+    write: Write, tmp_path: Path, catalogue: Catalogue
+) -> None:
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    text = BASE + '\n[roles.gup]\nhost_files = ["logo.png"]\n'
+    with pytest.raises(TopologyError) as info:
+        load_topology(write("site.toml", text), catalogue)
+    assert "is not UTF-8 text" in info.value.message
+    assert info.value.location is not None
+    assert info.value.location.key == "roles.gup.host_files[0]"
+    assert info.value.hint is not None
+    assert "one host" in info.value.hint
+    assert "relative" not in info.value.hint
+
+
+def test_a_host_spec_error_keeps_its_hint(write: Write, catalogue: Catalogue) -> None:
+    path = write("site.toml", BASE.replace("sepm01.example.test", "127.0.0.1:8443"))
+    with pytest.raises(TopologyError) as info:
+        load_topology(path, catalogue)
+    assert info.value.location == Location(path, 5, "roles.manager.hosts[0]")
+    assert "has a port (:8443)" in info.value.message
+    assert info.value.hint is not None
+    assert "[ports], by entry id" in info.value.hint
+
+
+def test_a_hosts_file_name_with_a_nul_character(write: Write, catalogue: Catalogue) -> None:
+    """Path.resolve() raised ValueError (found by tests/test_fuzz.py)."""
+    text = BASE + '\n[roles.gup]\nhost_files = ["a\\u0000b"]\n'
+    with pytest.raises(TopologyError, match="NUL character") as info:
+        load_topology(write("site.toml", text), catalogue)
+    assert info.value.location is not None
+    assert info.value.location.key == "roles.gup.host_files[0]"
+
+
+@pytest.mark.parametrize("host", ["a[/x]", "[fd00::1]:443"])
+def test_brackets_in_an_error_are_printed_as_written(write: Write, host: str) -> None:
+    site = write("site.toml", f'[roles.manager]\nhosts = ["{host}"]\n')
+    code, lines = _cli("plan", "-t", str(site), "--as", "client")
+    _one_line_error(code, lines)
+    assert repr(host) in lines[0]

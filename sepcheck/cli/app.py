@@ -13,6 +13,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sepcheck import __version__
 from sepcheck.errors import SepcheckError, UsageError
@@ -58,7 +59,10 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except SepcheckError as exc:
             err = stderr_console()
-            err.print(f"[bold red]sepcheck: error:[/] {exc}", markup=True, highlight=False)
+            # The message quotes the user's input ("[fd00::1]:443"): text, never markup.
+            err.print(
+                f"[bold red]sepcheck: error:[/] {escape(str(exc))}", markup=True, highlight=False
+            )
             if exc.hint:
                 err.print(f"  hint: {exc.hint}", markup=False)
             if exc.detail:
@@ -139,11 +143,12 @@ class ProbeMode(StrEnum):
 
 def require_raw(what: str) -> None:
     """Stop at once, in one line, when raw sockets are not allowed here."""
-    from sepcheck.net.raw import PRIVILEGE_HINT, raw_problem
+    from sepcheck.net.raw import raw_problem
 
     problem = raw_problem()
     if problem is not None:
-        raise UsageError(f"{what}: {problem}", hint=PRIVILEGE_HINT)
+        message, hint = problem
+        raise UsageError(f"{what}: {message}", hint=hint)
 
 
 def raw_allowed() -> bool:

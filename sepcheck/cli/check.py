@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
+import tempfile
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sepcheck.archive import Archive, folder_lock, host_tag
@@ -19,6 +21,7 @@ from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.cli.app import (
     EXIT_FINDINGS,
     EXIT_OK,
+    EXIT_USAGE,
     CatalogueOption,
     ProbeMode,
     app,
@@ -29,8 +32,17 @@ from sepcheck.cli.app import (
     stderr_console,
     stdout_console,
 )
+from sepcheck.cli.validate import (
+    RATE_RANGE,
+    TIMEOUT_RANGE,
+    bounded,
+    check_output,
+    split_env_outputs,
+    writable_folder,
+)
 from sepcheck.diff import diff_reports
 from sepcheck.engine import Backend, EngineSettings
+from sepcheck.entry import DeferredStop
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses
 from sepcheck.model import ROLE_NAMES, Role
@@ -47,7 +59,7 @@ from sepcheck.report.model import Report, ReportHead, TopologyRef, VantageInfo
 from sepcheck.report.writer import report_chunks, write_atomic, write_stream
 from sepcheck.results import Stage, Verdict
 from sepcheck.run import run_check
-from sepcheck.timing import TimingSettings
+from sepcheck.timing import SMALL_RUN, TimingSettings
 from sepcheck.topology import Topology, load_topology, topology_from_hosts
 
 
@@ -383,10 +395,11 @@ def check_command(
         require_raw("--mode raw")
     raw = mode is ProbeMode.RAW or (mode is ProbeMode.AUTO and raw_allowed())
     backend_factory: type[Backend] = RawBackend if raw else SocketBackend
-    if output_dir is not None and not output_dir.is_dir():
-        raise UsageError(
-            f"--output-dir: folder {output_dir} does not exist", hint="create it first"
-        )
+    rate = bounded("--rate", rate, *RATE_RANGE, zero="no limit")
+    timeout = bounded("--timeout", timeout, *TIMEOUT_RANGE)
+    outputs = split_env_outputs(outputs or [])
+    if output_dir is not None:
+        writable_folder(output_dir, "--output-dir")
     if (keep is not None or dir_formats or report_tag) and output_dir is None:
         raise UsageError("--keep, --output-dir-format and --report-tag need --output-dir DIR")
     archive = Archive(output_dir, host_tag(report_tag)) if output_dir is not None else None
@@ -446,16 +459,17 @@ def check_command(
     err = stderr_console()
     if vantage.inferred:
         err.print(f"sepcheck: role inferred from this host: {vantage.evidence}", markup=False)
-    for output in outputs or []:
+    for output in outputs:
+        if output.is_dir():
+            check_output(output)  # says it is a folder, before the missing extension
         if output.suffix.lower() not in OUTPUT_FORMATS:
             raise UsageError(
                 f"--output {output}: unknown extension {output.suffix or '(none)'}",
                 hint="use .json, .xml (JUnit), .prom (Prometheus), .md (Markdown) or .html",
             )
-        if not output.parent.exists():
-            raise UsageError(
-                f"--output: folder {output.parent} does not exist", hint="create it first"
-            )
+        check_output(output)
+    # The spool of results lives in the temporary folder for the whole run.
+    writable_folder(Path(tempfile.gettempdir()), "temporary folder (TMPDIR)")
     settings = EngineSettings(
         concurrency=concurrency,
         per_host=per_host,
@@ -467,6 +481,7 @@ def check_command(
             max_timeout=timeout,
             retries=retries,
             max_retries=max_retries,
+            assume_loss=plan.total < SMALL_RUN,
         ),
     )
     info = VantageInfo(
@@ -499,7 +514,7 @@ def check_command(
             workers=workers,
             progress=progress,
             raw=raw,
-            outputs=outputs or [],
+            outputs=outputs,
             archive=archive,
             dir_formats=dir_formats or [DirFormat.JSON],
             keep=keep,
@@ -564,38 +579,54 @@ def _run_and_report(
         )
     changes = None
     written: list[Path] = []
-    try:
-        spools = run.collector.spools
-        targets = [(output, OUTPUT_FORMATS[output.suffix.lower()]) for output in outputs]
-        extensions = list(dict.fromkeys(f.value for f in dir_formats))
-        if archive is not None:
-            named = archive.new_names(extensions)
-            targets += [(path, OUTPUT_FORMATS[path.suffix]) for path in named.values()]
-        for path, fmt in targets:
-            write_atomic(path, iter(_report_chunks(fmt, run.head, spools)))
-            written.append(path)
-        if archive is not None and keep is not None:
-            archive.prune(keep, extensions)
-        if before is not None:
-            text = "".join(report_chunks(run.head, spools))
-            changes = diff_reports(before, Report.model_validate_json(text))
-        if quiet:
-            pass
-        elif output_format is not ReportFormat.TABLE:
-            write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
-        else:
-            console = stdout_console()
-            console.print(matrix_table(run.head, width=console.width))
-            if changes is not None:
-                console.print(diff_table(changes))
-    finally:
-        run.collector.close()
+    failed: list[str] = []
+    with DeferredStop() as stop:
+        try:
+            spools = run.collector.spools
+            targets = [(output, OUTPUT_FORMATS[output.suffix.lower()]) for output in outputs]
+            extensions = list(dict.fromkeys(f.value for f in dir_formats))
+            if archive is not None:
+                named = archive.new_names(extensions)
+                targets += [(path, OUTPUT_FORMATS[path.suffix]) for path in named.values()]
+            for path, fmt in targets:
+                # One file that cannot be written (a full disk) must not cost the others,
+                # and the run must say exactly which one failed.
+                try:
+                    write_atomic(path, iter(_report_chunks(fmt, run.head, spools)))
+                    written.append(path)
+                except OSError as exc:
+                    failed.append(f"report {path} not written: {exc.strerror or exc}")
+            if archive is not None and keep is not None:
+                archive.prune(keep, extensions)
+            if before is not None:
+                text = "".join(report_chunks(run.head, spools))
+                changes = diff_reports(before, Report.model_validate_json(text))
+            if quiet:
+                pass
+            elif output_format is not ReportFormat.TABLE:
+                write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
+            else:
+                console = stdout_console()
+                console.print(matrix_table(run.head, width=console.width))
+                if changes is not None:
+                    console.print(diff_table(changes))
+        finally:
+            run.collector.close()
     err.print(summary_line(run.head, fail_on is FailOn.WARNING), markup=False)
     if archive is not None and written:
         err.print(f"reports: {', '.join(str(p) for p in written)}", markup=False)
     if changes is not None:
         err.print(f"since {baseline}: {diff_summary(changes)}", markup=False)
-    if run.interrupted:
+    for failure in failed:
+        err.print(f"[bold red]sepcheck: error:[/] {escape(failure)}", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_USAGE)
+    if stop.signal is not None:
+        err.print(
+            f"sepcheck: {stop.signal} while the reports were written: they were finished first",
+            markup=False,
+        )
+    if run.interrupted or stop.signal is not None:
         raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on is FailOn.REGRESSION:
         # No earlier report yet (the first scheduled run): nothing can have regressed.

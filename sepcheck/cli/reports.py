@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from rich.table import Table
+from rich.console import RenderableType
 
 from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import (
@@ -34,7 +34,7 @@ T = TypeVar("T")
 def _emit(
     output_format: TableOrJson,
     as_json: Callable[[T], str],
-    as_table: Callable[[T], Table],
+    as_table: Callable[[T], RenderableType],
     summary: Callable[[T], str],
     value: T,
     findings: bool,
@@ -71,8 +71,9 @@ def merge_command(
     ] = TableOrJson.TABLE,
     catalogue_path: CatalogueOption = None,
 ) -> None:
-    """Merge reports from several vantage points into one site view; flows nobody
-    measured are listed as gaps. Exit 1 when a flow fails in any report."""
+    """Merge reports from several vantage points into one site view; flows the site
+    needs that nobody measured are gaps, flows every report left out are listed apart as
+    not applicable. Exit 1 when a flow fails in any report."""
     catalogue = load_catalogue(catalogue_path)
     view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
     _emit(output_format, site_json, site_table, site_summary, view, view.failing)

@@ -82,19 +82,26 @@ PRIVILEGE_HINT = (
 )
 
 
-def raw_problem() -> str | None:
-    """Why raw mode cannot run here (a message), or None when it can."""
+def raw_problem() -> tuple[str, str] | None:
+    """Why raw mode cannot run here (a message and a hint), or None when it can."""
     try:
         probe = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
     except PermissionError:
-        return PRIVILEGE_MESSAGE
+        return PRIVILEGE_MESSAGE, PRIVILEGE_HINT
     except OSError as exc:
-        return f"raw sockets are not available here: {exc.strerror or exc}"
+        return (
+            f"raw sockets are not available here: {exc.strerror or exc}",
+            "--mode connect works without them",
+        )
     probe.close()
     try:
         packets.syn_template()
     except ImportError:
-        return "raw mode needs scapy, which is not installed: pip install 'sepcheck[raw]'"
+        # scapy is a dependency of sepcheck: missing, the installation is broken.
+        return (
+            "raw mode needs scapy, which is missing from this installation",
+            "reinstall sepcheck (pip install --force-reinstall sepcheck), or use --mode connect",
+        )
     return None
 
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from sepcheck.render.formats import flow_result_text, spooled_results
+from sepcheck.render.matrix import headline
 from sepcheck.report.model import ReportHead
 
 RESULT_ROWS_SHOWN = 5000
-"""Probe rows in the detail table; larger runs point to the JSON report for the rest."""
+"""Probe rows in the detail table; larger runs point to the JSON report for the rest.
+Failing rows come first, then warnings, then passes: what is cut is what needs no look."""
+
+_ROW_ORDER = ("fail", "warn", "pass")
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -62,12 +67,16 @@ def _options(values: Sequence[str]) -> str:
 def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     s = head.summary
     roles = sorted({f.source for f in s.flow_results} | {f.destination for f in s.flow_results})
-    title = f"sepcheck {head.verdict.value.upper()}: {head.vantage.hostname}"
+    word = headline(head)
+    title = f"sepcheck {word}: {head.vantage.hostname}"
+    # An interrupted run that found no failure, or one that probed nothing, is amber: green
+    # would say it passed.
+    colour = "pass" if word == "PASS" else "fail" if word.startswith("FAIL") else "warn"
     yield (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style>"
         f"<script>{_SCRIPT}</script></head><body>\n"
-        f'<h1 id="verdict" class="{head.verdict.value}">{escape(title)}</h1>\n'
+        f'<h1 id="verdict" class="{colour}">{escape(title)}</h1>\n'
     )
     p = head.parameters
     meta = [
@@ -122,23 +131,43 @@ def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     yield '</table>\n<h2>Probes</h2><table id="probes"><tr><th>verdict</th><th>flow</th>'
     yield (
         "<th>host</th><th>address</th><th>port</th><th>state</th><th>reason</th>"
-        "<th>rtt ms</th></tr>\n"
+        "<th>note</th><th>rtt ms</th></tr>\n"
     )
-    shown = 0
-    for r in spooled_results(spools):
-        if shown >= RESULT_ROWS_SHOWN:
-            break
-        shown += 1
-        rtt = "" if r["rtt_ms"] is None else f"{r['rtt_ms']:.3f}"
-        yield (
-            f'<tr class="{r["verdict"]}" data-kind="probe" data-verdict="{r["verdict"]}" '
-            f'data-states="{escape(r["state"])}" data-source="{r["source"]}" '
-            f'data-destination="{r["destination"]}"><td class="v">{r["verdict"].upper()}</td>'
-            f"<td><code>{escape(r['flow'])}</code></td><td>{escape(r['host'])}</td>"
-            f"<td>{escape(r['address'] or '')}</td><td>{r['protocol']}/{r['port']}</td>"
-            f"<td>{escape(r['state'])}</td><td>{escape(r['detail'])}</td><td>{rtt}</td></tr>\n"
-        )
+    shown: dict[str, int] = dict.fromkeys(_ROW_ORDER, 0)
+    for verdict in _ROW_ORDER:
+        # One pass over the spools per verdict: results are never all held in memory.
+        if sum(shown.values()) >= RESULT_ROWS_SHOWN or not s.verdicts.get(verdict):
+            continue
+        for r in spooled_results(spools):
+            if r["verdict"] != verdict:
+                continue
+            if sum(shown.values()) >= RESULT_ROWS_SHOWN:
+                break
+            shown[verdict] += 1
+            yield _probe_row(r)
     yield "</table>\n"
-    if shown < s.probes:
-        yield f"<p>{shown:,} of {s.probes:,} probes shown; the JSON report has them all.</p>\n"
+    total = sum(s.verdicts.values())
+    if sum(shown.values()) < total:
+        left = [
+            f"{s.verdicts.get(v, 0) - shown[v]:,} {v}"
+            for v in _ROW_ORDER
+            if s.verdicts.get(v, 0) > shown[v]
+        ]
+        yield (
+            f"<p>{sum(shown.values()):,} of {total:,} probe results shown, failing first; "
+            f"left out: {', '.join(left)}. The JSON report has them all.</p>\n"
+        )
     yield "</body></html>\n"
+
+
+def _probe_row(r: dict[str, Any]) -> str:
+    rtt = "" if r["rtt_ms"] is None else f"{r['rtt_ms']:.3f}"
+    return (
+        f'<tr class="{r["verdict"]}" data-kind="probe" data-verdict="{r["verdict"]}" '
+        f'data-states="{escape(r["state"])}" data-source="{r["source"]}" '
+        f'data-destination="{r["destination"]}"><td class="v">{r["verdict"].upper()}</td>'
+        f"<td><code>{escape(r['flow'])}</code></td><td>{escape(r['host'])}</td>"
+        f"<td>{escape(r['address'] or '')}</td><td>{r['protocol']}/{r['port']}</td>"
+        f"<td>{escape(r['state'])}</td><td>{escape(r['detail'])}</td>"
+        f"<td>{escape(r.get('note') or '')}</td><td>{rtt}</td></tr>\n"
+    )

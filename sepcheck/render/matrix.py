@@ -91,13 +91,11 @@ def headline(head: ReportHead) -> str:
     """The run's outcome in one word or two, for every human-facing format. A run that did
     not finish never says PASS (the JSON keeps its verdict, with ``complete: false``), and
     neither does a run that probed nothing."""
+    if head.summary.planned == 0:
+        return "NOTHING CHECKED"
     if head.verdict is Verdict.FAIL:
         return "FAIL" if head.complete else "FAIL (INTERRUPTED)"
-    if not head.complete:
-        return "INTERRUPTED"
-    if head.summary.probes == 0:
-        return "NOTHING CHECKED"
-    return "PASS"
+    return "PASS" if head.complete else "INTERRUPTED"
 
 
 def summary_line(head: ReportHead, fail_on_warning: bool = False) -> str:
@@ -121,4 +119,7 @@ def summary_line(head: ReportHead, fail_on_warning: bool = False) -> str:
         line += f"; not checked, no destination hosts: {named}"
     if not head.complete:
         line += f"; INTERRUPTED after {head.summary.probes:,} of {head.summary.planned:,} probes"
+    if head.summary.planned == 0:
+        roles = ", ".join(head.vantage.role)
+        line += f"; this host as {roles} has nothing to probe on this site (see sepcheck plan)"
     return line

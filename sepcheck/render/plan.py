@@ -10,7 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from sepcheck.plan import Plan, Probe, Skipped, spec_key
+from sepcheck.hosts import HostSpec
+from sepcheck.plan import FlowPlan, Plan, Probe, Skipped, spec_key
 from sepcheck.render.catalogue import expect_words
 from sepcheck.render.layout import Field, view
 from sepcheck.topology import Topology
@@ -93,6 +94,25 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
+HOST_ROWS = 8
+"""A flow toward more host entries than this gets one row that names the first few: a
+topology listing 2,000 clients one by one must not print 2,000 rows per flow (--expand
+and --format json give every probe)."""
+
+
+def _host_rows(flow: FlowPlan) -> list[tuple[str, int, list[tuple[object, ...]]]]:
+    """(hosts text, probes, spec keys) for each row of ``flow``."""
+
+    def text(spec: HostSpec) -> str:
+        return spec.text if spec.count == 1 else f"{spec.text} ({spec.count:,} hosts)"
+
+    if len(flow.specs) <= HOST_ROWS:
+        return [(text(spec), spec.count, [spec_key(spec)]) for spec in flow.specs]
+    shown = ", ".join(text(spec) for spec in flow.specs[:3])
+    more = len(flow.specs) - 3
+    return [(f"{shown} and {more:,} more entries", flow.count, [spec_key(s) for s in flow.specs])]
+
+
 _PLAN_FIELDS = (
     Field("flow", wrap=False, style="bold"),
     Field("proto/port", wrap=False),
@@ -111,10 +131,15 @@ def plan_view(plan: Plan, width: int | None = None) -> RenderableType:
     sharing = plan.sharing()
     for flow in plan.flows:
         entry = flow.entry
-        for spec in flow.specs:
-            hosts = spec.text if spec.count == 1 else f"{spec.text} ({spec.count:,} hosts)"
-            key = (entry.protocol, flow.port, spec_key(spec))
-            shared = [f.entry.id for f in sharing.get(key, []) if f is not flow]
+        for hosts, count, spec_keys in _host_rows(flow):
+            shared = list(
+                dict.fromkeys(
+                    f.entry.id
+                    for key in spec_keys
+                    for f in sharing.get((entry.protocol, flow.port, key), [])
+                    if f is not flow
+                )
+            )
             judged = []
             if flow.group:
                 judged.append(f"alternatives {flow.group}")
@@ -126,7 +151,7 @@ def plan_view(plan: Plan, width: int | None = None) -> RenderableType:
                     f"{entry.protocol}/{flow.port}",
                     entry.destination.value,
                     hosts,
-                    f"{spec.count:,}",
+                    f"{count:,}",
                     expect_words(entry.expect, entry.severity.value),
                     "; ".join(judged),
                 )

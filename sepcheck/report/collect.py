@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from sepcheck.errors import SepcheckError
 from sepcheck.plan import FlowPlan, Plan
 from sepcheck.report.model import (
     FailingHost,
@@ -42,6 +43,10 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SpoolError(SepcheckError):
+    """The spool of results cannot be written (a full disk): the run cannot go on."""
 
 
 @dataclass
@@ -117,7 +122,13 @@ class Collector:
         result, verdict, note = judged.result, judged.verdict, judged.note
         self.verdicts[verdict.value] += 1
         self.flows[result.probe.flow].add(result, verdict, note, judged.carried)
-        self.spool.write(_dumps(result_record(result, verdict, note)) + "\n")
+        try:
+            self.spool.write(_dumps(result_record(result, verdict, note)) + "\n")
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot keep the results in {self.spool_path.parent}: {exc.strerror or exc}",
+                hint="free some space there, or point TMPDIR at a folder with room",
+            ) from None
 
     def settle(self) -> None:
         """Judge what still waits for an alternative that was never measured (the run
@@ -182,7 +193,11 @@ class Collector:
 
     @property
     def verdict(self) -> Verdict:
-        return Verdict.FAIL if self.verdicts[Verdict.FAIL.value] else Verdict.PASS
+        # Nothing to probe is no pass: a scheduled audit fed a blank topology must not
+        # report a healthy site every night.
+        if self.verdicts[Verdict.FAIL.value] or self.plan.total == 0:
+            return Verdict.FAIL
+        return Verdict.PASS
 
     def flow_results(self) -> list[FlowResult]:
         out = []

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from sepcheck.errors import Location, SepcheckError
 from sepcheck.report.model import SCHEMA_VERSION, Report
 from sepcheck.tomlsrc import format_key
+
+_EDITED = "the file was changed by hand or by another tool"
 
 
 class ReportError(SepcheckError):
@@ -23,8 +26,29 @@ def load_report(path: Path) -> Report:
         raise ReportError("report file not found", location=Location(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"cannot read report: {exc}", location=Location(path)) from None
+    data = _parse(path, text)
+    if not isinstance(data, dict) or "schema_version" not in data or "results" not in data:
+        raise ReportError(
+            "not a sepcheck report (no schema_version or results)",
+            location=Location(path),
+            hint="give the JSON report of sepcheck check --output",
+        )
+    _check_version(path, data["schema_version"])
     try:
-        data = json.loads(text)
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]
+        key = format_key([p for p in problem["loc"] if isinstance(p, str | int)])
+        # Our validators' messages come prefixed by pydantic with "Value error, ".
+        message = problem["msg"].removeprefix("Value error, ")
+        raise ReportError(
+            f"invalid report: {message}", location=Location(path, None, key), hint=_EDITED
+        ) from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(
             f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
@@ -32,26 +56,54 @@ def load_report(path: Path) -> Report:
             location=Location(path, exc.lineno),
             hint="use a report written by sepcheck check --output (they are written whole)",
         ) from None
-    if not isinstance(data, dict) or "schema_version" not in data or "results" not in data:
+    except RecursionError:
+        # json parses nested arrays and objects by recursion; a report nests five levels.
         raise ReportError(
-            "not a sepcheck report (no schema_version or results)",
+            "not a sepcheck report: arrays or objects nested too deeply to read",
             location=Location(path),
             hint="give the JSON report of sepcheck check --output",
-        )
-    version = data["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        ) from None
+    except ValueError as exc:
+        # A number of more digits than int() converts (4,300 by default) is a plain
+        # ValueError, not a JSONDecodeError; its message is advice for programmers.
         raise ReportError(
-            f"report schema {version} is newer than this sepcheck reads ({SCHEMA_VERSION})",
+            "not a sepcheck report: it holds a number too long to read"
+            if "integer string conversion" in str(exc)
+            else f"not valid JSON ({exc})",
             location=Location(path),
+            hint=_EDITED,
+        ) from None
+
+
+def _check_version(path: Path, version: object) -> None:
+    """Say what is wrong with ``schema_version`` in words, before pydantic would."""
+    where = Location(path, None, "schema_version")
+    # bool is an int in Python, but true is no version; nor are 1.0 and "1".
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ReportError(
+            f"must be a whole number, not {_describe(version)}",
+            location=where,
+            hint=f"reports of this sepcheck have schema_version {SCHEMA_VERSION}; {_EDITED}",
+        )
+    if version < 1:
+        raise ReportError(
+            f"{_describe(version)} is no report schema (they are numbered from 1)",
+            location=where,
+            hint=f"reports of this sepcheck have schema_version {SCHEMA_VERSION}; {_EDITED}",
+        )
+    if version > SCHEMA_VERSION:
+        raise ReportError(
+            f"report schema {_describe(version)} is newer than this sepcheck reads "
+            f"({SCHEMA_VERSION})",
+            location=where,
             hint="upgrade sepcheck to read it",
         )
-    try:
-        return Report.model_validate(data)
-    except ValidationError as exc:
-        problem = exc.errors(include_url=False)[0]
-        key = format_key([p for p in problem["loc"] if isinstance(p, str | int)])
-        raise ReportError(
-            f"invalid report: {problem['msg']}",
-            location=Location(path, None, key),
-            hint="the file was changed by hand or by another tool",
-        ) from None
+
+
+def _describe(value: object) -> str:
+    """A JSON value in a few words: the value itself when short, else its kind (dumping a
+    list could be long, or nested deeper than json.dumps recurses)."""
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "an object"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

@@ -6,11 +6,37 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sepcheck.results import ProbeResult, State, Verdict
 
 SCHEMA_VERSION = 1
+
+# RFC 3339, as the schema's "date-time" format says and as collect.utc_now() writes:
+# readers (the markdown and HTML reports) parse these, so "yesterday" must not load.
+_TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
+
+
+def _check_timestamp(value: str) -> str:
+    try:
+        valid = bool(_TIMESTAMP_RE.match(value)) and bool(datetime.fromisoformat(value))
+    except ValueError:  # the right shape but no real date or time: month 13, hour 25
+        valid = False
+    if not valid:
+        raise ValueError(f"must be a date and time like 2026-11-29T02:41:57.123Z, not {value!r}")
+    return value
+
+
+Timestamp = Annotated[
+    str, AfterValidator(_check_timestamp), Field(json_schema_extra={"format": "date-time"})
+]
+# Strict: true and 80.0 are no ports, though lax pydantic reads them as 1 and 80.
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
+TransportProtocol = Literal["tcp", "udp"]
 
 
 class _Model(BaseModel):
@@ -54,14 +80,15 @@ class ResultItem(_Model):
     destination: str
     host: str
     address: str | None
-    protocol: str
-    port: int
+    protocol: TransportProtocol
+    port: Port
     expect: str
     state: State
     reason: str
     detail: str
     reply_from: str | None
-    rtt_ms: float | None
+    # NaN would pass as a float (Python's json reads it) and poison every average.
+    rtt_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
     attempts: int
     verdict: Verdict
     note: str = ""
@@ -142,8 +169,8 @@ class FailingHost(_Model):
 class FlowResult(_Model):
     flow: str
     purpose: str
-    protocol: str
-    port: int
+    protocol: TransportProtocol
+    port: Port
     source: str
     destination: str
     expect: str
@@ -199,10 +226,16 @@ class Summary(_Model):
 class ReportHead(_Model):
     """Everything but ``results``, in the order the file has it."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(
+        default=SCHEMA_VERSION,
+        ge=1,
+        le=SCHEMA_VERSION,
+        strict=True,
+        description="Version of the report's format; it changes on breaking changes only.",
+    )
     tool_version: str
-    started_at: str
-    finished_at: str
+    started_at: Timestamp
+    finished_at: Timestamp
     complete: bool
     verdict: Verdict
     vantage: VantageInfo
@@ -214,4 +247,12 @@ class ReportHead(_Model):
 class Report(ReportHead):
     """A whole report as read back from a file (``diff``, ``merge``)."""
 
+    # Required here, unlike in ReportHead (which the writer fills in): a file without it
+    # is not a report, and the schema says so.
+    schema_version: int = Field(
+        ge=1,
+        le=SCHEMA_VERSION,
+        strict=True,
+        description="Version of the report's format; it changes on breaking changes only.",
+    )
     results: list[ResultItem]

@@ -67,8 +67,9 @@ def main() -> None:
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+            ready = key.fileobj
+            assert isinstance(ready, socket.socket)
+            sock = ready
             while True:
                 try:
                     if key.data == "tcp":

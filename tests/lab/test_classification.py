@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SPOOLS
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -212,8 +213,9 @@ def test_every_case_is_classified(served: Lab, tmp_path: Path, family: int) -> N
             assert got["reply_from"] == expected_from, (entry_id, got)
         if who == "router":
             assert got["detail"] == f"{reason} by {router}"
-    assert results["client-manager-tcp-drop"]["detail"] == "no-response after 2 tries"
-    assert results["client-manager-tcp-drop"]["attempts"] == 2
+    # A small run assumes a lossy path until 20 answers prove it clean: 5 tries.
+    assert results["client-manager-tcp-drop"]["detail"] == "no-response after 5 tries"
+    assert results["client-manager-tcp-drop"]["attempts"] == 5
     assert results["client-manager-tcp-open"]["rtt_ms"] is not None
     assert results["client-remote_console-tcp-by-name"]["address"] == server
     assert results["client-cloud_console-tcp-unresolved"]["address"] is None
@@ -332,8 +334,11 @@ def test_quick_mode_table_output(served: Lab) -> None:
 
 
 @pytest.mark.parametrize("mode", ["connect", "raw"])
-def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path, mode: str) -> None:
-    """Ctrl-C mid-run: the report on disk is valid JSON marked complete: false."""
+def test_interrupted_run_writes_a_partial_report(
+    served: Lab, tmp_path: Path, spool_dir: Path, mode: str
+) -> None:
+    """Ctrl-C mid-run: the report on disk is valid JSON marked complete: false, and the
+    run's spool (in TMPDIR, this test's ``spool_dir``) is gone."""
     import signal
     import time
 
@@ -357,8 +362,9 @@ def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path, mo
         )
         deadline = time.monotonic() + 20
         # Wait until probing has started (the spool file appears), then interrupt.
-        while time.monotonic() < deadline and not any(tmp_path.glob(".sepcheck-*.jsonl")):
+        while time.monotonic() < deadline and not any(spool_dir.glob(SPOOLS)):
             time.sleep(0.05)
+        assert any(spool_dir.glob(SPOOLS)), "no spool in TMPDIR: the run never started"
         # Every probe is dropped: with no RTT known yet, a probe takes 2 tries of 1 s.
         time.sleep(3.5)
         process.send_signal(signal.SIGINT)
@@ -370,13 +376,15 @@ def test_interrupted_run_writes_a_partial_report(served: Lab, tmp_path: Path, mo
         assert len(report["results"]) == report["summary"]["probes"]
         assert json.loads(out)["complete"] is False
         assert "INTERRUPTED" in err
-        assert not list(tmp_path.glob(".sepcheck-*")), "spool or temp file left behind"
-        assert not list(tmp_path.glob(".report.json.*"))
+        assert not list(spool_dir.glob(".sepcheck-*")), "spool left behind"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file
     finally:
         served.firewall(RULES)
 
 
-def test_a_killed_run_leaves_nothing_half_written(served: Lab, tmp_path: Path) -> None:
+def test_a_killed_run_leaves_nothing_half_written(
+    served: Lab, tmp_path: Path, spool_dir: Path
+) -> None:
     """SIGKILL mid-run (two worker processes probing): the reports folder holds no
     partial or temporary file, the workers die with their parent, and the next run gets
     the folder's lock at once."""
@@ -399,6 +407,10 @@ def test_a_killed_run_leaves_nothing_half_written(served: Lab, tmp_path: Path) -
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)
         assert [p.name for p in reports.iterdir()] == [".sepcheck.lock"]
+        # A killed run cannot remove its spools (parent and workers): they stay in TMPDIR,
+        # whatever cleans it. This test's TMPDIR is checked for leftovers at its end.
+        for spool in spool_dir.glob(SPOOLS):
+            spool.unlink()
         # The lock went with the killed run and its workers: the next run takes it at once.
         served.firewall(RULES)
         code, report, err = sepcheck(

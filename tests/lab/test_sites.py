@@ -274,3 +274,17 @@ hosts = ["{GUP}"]
     )
     assert code == 1, err
     assert verdicts(report, "fail") == {"client-manager-https"}
+
+
+def test_a_small_run_retries_silence_as_if_the_path_lost_packets(
+    sites: Lab, tmp_path: Path
+) -> None:
+    """A handful of probes gives no evidence of loss: a silent port is tried 5 times (a
+    port behind a 5%-each-way lossy path is then misread with a chance under 1e-5)."""
+    topology = f'sep_version = "14.3 RU8"\n[roles.manager]\nhosts = ["{MANAGER}"]\n'
+    code, report, err = check(
+        sites, tmp_path, topology, blocked(MANAGER, 9090) + MANAGER_CLOSED, "--as", "client"
+    )
+    assert code == 0, err
+    silent = next(r for r in report["results"] if r["port"] == 9090)
+    assert (silent["state"], silent["attempts"]) == ("filtered", 5)

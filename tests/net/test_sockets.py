@@ -56,7 +56,7 @@ def udp_responder() -> Iterator[int]:
 def closed_port(kind: socket.SocketKind) -> int:
     sock = socket.socket(socket.AF_INET, kind)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    port: int = sock.getsockname()[1]
     sock.close()
     return port
 
@@ -65,8 +65,13 @@ async def settle(start: Callable[[Callable[[Outcome], None]], Any], wait: float)
     """Run one try the way the engine does: until it settles, or expire it at ``wait``."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Outcome] = loop.create_future()
-    attempt = start(lambda outcome: future.done() or future.set_result(outcome))
-    timer = loop.call_later(wait, lambda: future.done() or future.set_result(attempt.expire()))
+
+    def settled(outcome: Outcome) -> None:
+        if not future.done():
+            future.set_result(outcome)
+
+    attempt = start(settled)
+    timer = loop.call_later(wait, lambda: settled(attempt.expire()))
     try:
         return await future
     finally:

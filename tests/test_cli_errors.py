@@ -1,0 +1,80 @@
+"""Bad options and SEPCHECK_* values, as a user meets them (the real entry point, not
+CliRunner): one line saying what is wrong, one hint, exit code 2, before any probe."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sepcheck(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "sepcheck", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+    return done.returncode, done.stderr
+
+
+CHECK = ("check", "--as", "client", "--manager", "127.0.0.1", "--no-progress")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "words"),
+    [
+        (("check", "--rate", "abc"), {}, "Invalid value for '--rate'"),
+        (CHECK, {"SEPCHECK_RATE": "abc"}, "SEPCHECK_RATE"),
+        (("check", "--as", "clint"), {}, "'clint' is not one of"),
+        ((*CHECK, "--rate", "inf"), {}, "--rate: inf is out of range"),
+        ((*CHECK, "--rate", "1e-9"), {}, "--rate: 1e-09 is out of range"),
+        ((*CHECK, "--timeout", "inf"), {}, "--timeout: inf is out of range"),
+        ((*CHECK, "--output", "/tmp"), {}, "--output /tmp: is a folder, not a file"),
+        ((*CHECK, "--output", "/proc/report.json"), {}, "cannot write in /proc"),
+        ((*CHECK, "--output-dir", "/etc/hostname"), {}, "is a file, not a folder"),
+        (("nope",), {}, "No such command 'nope'"),
+    ],
+)
+def test_one_line_and_a_hint(args: tuple[str, ...], env: dict[str, str], words: str) -> None:
+    code, err = sepcheck(*args, env=env)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith("sepcheck: error: ")
+    assert words in lines[0]
+    assert lines[1].startswith("  hint: ")
+
+
+def test_sepcheck_output_holds_several_files(tmp_path: Path) -> None:
+    code, err = sepcheck(*CHECK, "--quiet", env={"SEPCHECK_OUTPUT": "a.json b.md"}, cwd=tmp_path)
+    assert code in (0, 1), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.md"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny tmpfs needs root (CI is root)")
+def test_a_full_disk_names_the_report_it_could_not_write(tmp_path: Path) -> None:
+    """Reports into a folder that fills up: the others are still written, and the run
+    says which file failed and why (exit 2), instead of a traceback after every probe."""
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(full)], check=True)
+    try:
+        # The folder is writable (the check before probing passes) but too small (one page) for the
+        # HTML page, which is larger than 4 kB.
+        code, err = sepcheck(
+            *CHECK, "--quiet", "-o", str(full / "r.html"), "-o", str(tmp_path / "r.json")
+        )
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert f"sepcheck: error: report {full / 'r.html'} not written: No space left on device" in err
+    assert (tmp_path / "r.json").exists()
