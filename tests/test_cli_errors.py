@@ -78,3 +78,34 @@ def test_a_full_disk_names_the_report_it_could_not_write(tmp_path: Path) -> None
     assert "Traceback" not in err
     assert f"sepcheck: error: report {full / 'r.html'} not written: No space left on device" in err
     assert (tmp_path / "r.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny tmpfs needs root (CI is root)")
+def test_a_full_temporary_folder_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    """The spool of results (TMPDIR) fills up mid-run: one line naming the folder and the
+    reason, exit 2, instead of a traceback."""
+    small = tmp_path / "tmp"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(small)], check=True)
+    try:
+        code, err = sepcheck(
+            "check",
+            "--as",
+            "manager",
+            "--client",
+            "127.0.1.0/24",
+            "--feature",
+            "windows_push",
+            "--workers",
+            "1",
+            "--quiet",
+            env={"TMPDIR": str(small)},
+        )
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert lines[0] == (
+        f"sepcheck: error: cannot keep the results in {small}: No space left on device"
+    ), err
+    assert lines[1].startswith("  hint: free some space there")
