@@ -13,9 +13,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sepcheck.data import data_dir
 from sepcheck.errors import CatalogueError, Location, VersionError
@@ -32,6 +40,18 @@ SITE_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 """Site settings a topology can give (top-level keys) and the values each takes. A group of
 alternatives names one of them (``setting``): the topology's value picks its members."""
+
+
+def _valid_versions(value: str) -> str:
+    try:
+        parse_applicability(value)
+    except VersionError as exc:
+        raise ValueError(f"{exc.message} ({exc.hint})") from None
+    return value
+
+
+Versions = Annotated[str, AfterValidator(_valid_versions)]
+"""Applicability words ('14.2 and later'), checked when the catalogue loads."""
 
 
 class Entry(BaseModel):
@@ -53,7 +73,7 @@ class Entry(BaseModel):
     listener: str = Field(default="", description="Listening process, with version notes.")
     initiator: str = Field(default="", description="Who starts the flow, in the table's words.")
     configurable: bool
-    versions: str = Field(description="Applicable SEP versions, in words.")
+    versions: Versions = Field(description="Applicable SEP versions, in words.")
     expect: Expect = Expect.REACHABLE
     optional: bool = Field(
         default=False, description="The flow exists only on sites that use the feature."
@@ -98,15 +118,6 @@ class Entry(BaseModel):
             raise ValueError(
                 f"id {value!r} must be lower-case words joined by '-' (e.g. 'client-manager-http')"
             )
-        return value
-
-    @field_validator("versions")
-    @classmethod
-    def _check_versions(cls, value: str) -> str:
-        try:
-            parse_applicability(value)
-        except VersionError as exc:
-            raise ValueError(f"{exc.message} ({exc.hint})") from None
         return value
 
     @model_validator(mode="after")
@@ -157,18 +168,9 @@ class GroupDefault(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    versions: str = Field(description="Versions this default applies to, as in entries.")
+    versions: Versions = Field(description="Versions this default applies to, as in entries.")
     choose: tuple[str, ...] = Field(min_length=1)
     why: str = Field(default="", description="Why this is the default, for plans to show.")
-
-    @field_validator("versions")
-    @classmethod
-    def _check_versions(cls, value: str) -> str:
-        try:
-            parse_applicability(value)
-        except VersionError as exc:
-            raise ValueError(f"{exc.message} ({exc.hint})") from None
-        return value
 
     def applies_to(self, version: SepVersion | None) -> bool:
         return parse_applicability(self.versions).applies_to(version)

@@ -209,6 +209,11 @@ def _worker(
     # The parent decides when to stop (it sends SIGTERM): a terminal's Ctrl-C reaches the
     # whole process group, and a second one must not cut a spool line in half here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A stop before this worker's loop runs ends it quietly (it has measured nothing yet;
+    # the parent sees it gone and reports the run as interrupted), not with the parent's
+    # start-up handler, which would print a traceback from a child process.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
     _die_with(parent)
     collector = Collector(job.plan, job.stage, job.spool_dir)
     pending = 0

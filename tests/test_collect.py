@@ -14,9 +14,10 @@ from sepcheck.catalogue import Catalogue
 from sepcheck.model import Role
 from sepcheck.plan import Plan, Probe, Vantage, build_plan
 from sepcheck.report.collect import Collector
-from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
+from sepcheck.report.model import ReportHead, TopologyRef, VantageInfo
 from sepcheck.results import ProbeResult, Stage, State, Verdict
 from sepcheck.topology import load_topology
+from tests.test_report import run_parameters
 
 Write = Callable[[str, str], Path]
 
@@ -50,19 +51,7 @@ def _finish(collector: Collector, complete: bool = True) -> ReportHead:
         tool_version="test",
         vantage=VantageInfo(hostname="h", role=["client"], inferred=False, local_addresses=[]),
         topology=TopologyRef(path=None, sha256="0"),
-        parameters=Parameters(
-            stage="operational",
-            concurrency=1,
-            per_host=1,
-            rate=0,
-            timeout=1,
-            initial_timeout=1,
-            min_timeout=0.1,
-            retries=1,
-            max_retries=6,
-            family="any",
-            catalogue="built-in",
-        ),
+        parameters=run_parameters(),
     )
 
 

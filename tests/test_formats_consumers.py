@@ -23,9 +23,10 @@ from sepcheck.render.formats import (
     prometheus_chunks,
 )
 from sepcheck.report.collect import Collector
-from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
+from sepcheck.report.model import ReportHead, TopologyRef, VantageInfo
 from sepcheck.results import ProbeResult, Stage, State
 from sepcheck.topology import build_topology
+from tests.test_report import run_parameters
 
 StateOf = Callable[[int, Probe], State]
 
@@ -87,19 +88,7 @@ def make_run(
             local_addresses=["198.18.2.2"],
         ),
         topology=TopologyRef(path=None, sha256=topology.digest),
-        parameters=Parameters(
-            stage=stage.value,
-            concurrency=1,
-            per_host=1,
-            rate=0,
-            timeout=1,
-            initial_timeout=1,
-            min_timeout=0.1,
-            retries=1,
-            max_retries=6,
-            family="any",
-            catalogue="built-in",
-        ),
+        parameters=run_parameters(stage.value),
     )
     return head, collector
 

@@ -84,21 +84,26 @@ def make_head(
             hostname="h", role=["manager"], inferred=False, local_addresses=["198.18.2.2"]
         ),
         topology=TopologyRef(path=None, sha256=topology.digest),
-        parameters=Parameters(
-            stage="operational",
-            concurrency=1,
-            per_host=1,
-            rate=0,
-            timeout=1,
-            initial_timeout=1,
-            min_timeout=0.1,
-            retries=1,
-            max_retries=6,
-            family="any",
-            catalogue="built-in",
-        ),
+        parameters=run_parameters(),
     )
     return head, collector
+
+
+def run_parameters(stage: str = "operational") -> Parameters:
+    """The run parameters of a report made by a test (the values do not matter)."""
+    return Parameters(
+        stage=stage,
+        concurrency=1,
+        per_host=1,
+        rate=0,
+        timeout=1,
+        initial_timeout=1,
+        min_timeout=0.1,
+        retries=1,
+        max_retries=6,
+        family="any",
+        catalogue="built-in",
+    )
 
 
 def test_report_json_contract(catalogue: Catalogue, tmp_path: Path) -> None:
