@@ -139,13 +139,16 @@ class RateLimiter:
         self.stamp = now()
 
     def ready(self) -> float:
-        """Seconds until a token is free (0.0 when one is free now), without taking it:
-        new probes are admitted only then, so the tries already under way (retries
-        included) never queue behind a crowd of first tries."""
+        """Seconds until a new probe may be admitted (0.0: now), without taking a token.
+        New probes may run the bucket at most one burst into debt (a fiftieth of a second
+        of sends), so the tries already under way (retries included) never queue longer
+        than that behind first tries, and the sender is never left idle waiting for a
+        timer between two tokens."""
         if self.rate <= 0:
             return 0.0
         tokens = min(self.burst, self.tokens + (self.now() - self.stamp) * self.rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+        floor = 1 - self.burst
+        return 0.0 if tokens >= floor else (floor - tokens) / self.rate
 
     def reserve(self) -> float:
         """Take one token; return how many seconds to wait before using it. Tokens may go

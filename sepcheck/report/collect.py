@@ -36,7 +36,7 @@ from sepcheck.report.model import (
     result_record,
 )
 from sepcheck.results import ProbeResult, Stage, Verdict
-from sepcheck.verdict import FlowSummary, Judged, judge, judge_alternatives
+from sepcheck.verdict import FlowSummary, judge, judge_alternatives
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -69,6 +69,7 @@ class Collector:
             f.entry.id: FlowSummary(f.entry.id) for f in plan.flows
         }
         self.flow_plans: dict[str, FlowPlan] = {f.entry.id: f for f in plan.flows}
+        self.verify = {f.entry.id: f.entry.verify for f in plan.flows}
         self.waiting: dict[tuple[str, str, str], list[ProbeResult]] = {}
         """Results of a group's members for one host, until every member has one."""
         self.states: Counter[str] = Counter()
@@ -86,14 +87,19 @@ class Collector:
         # that several flows need is judged once for each).
         self.count += 1
         self.states[result.state.value] += 1
+        if not probe.also and probe.group is None:
+            # Most probes: one flow, no alternatives (this runs once per probe).
+            verdict, note = judge(result, self.stage, self.verify[probe.flow])
+            self._record(result, verdict, note)
+            return
         for flow in (probe.flow, *probe.also):
             each = result if flow == probe.flow else self._for_flow(result, flow)
             group = each.probe.group
             planned = self.plan.groups.get(group or "")
             members = planned.members if planned else ()
             if len(members) < 2:
-                verdict, note = judge(each, self.stage, self.flow_plans[flow].entry.verify)
-                self._record(Judged(each, verdict, note))
+                verdict, note = judge(each, self.stage, self.verify[flow])
+                self._record(each, verdict, note)
                 continue
             key = (group or "", each.probe.host, each.probe.spec)
             held = self.waiting.setdefault(key, [])
@@ -101,7 +107,7 @@ class Collector:
             if len(held) == len(members):
                 del self.waiting[key]
                 for judged in judge_alternatives(held, self.stage, complete=True):
-                    self._record(judged)
+                    self._record(judged.result, judged.verdict, judged.note, judged.carried)
 
     def _for_flow(self, result: ProbeResult, flow: str) -> ProbeResult:
         """The same measurement, as a result of another flow that needs the same probe."""
@@ -118,10 +124,11 @@ class Collector:
         )
         return replace(result, probe=probe)
 
-    def _record(self, judged: Judged) -> None:
-        result, verdict, note = judged.result, judged.verdict, judged.note
+    def _record(
+        self, result: ProbeResult, verdict: Verdict, note: str, carried: bool = False
+    ) -> None:
         self.verdicts[verdict.value] += 1
-        self.flows[result.probe.flow].add(result, verdict, note, judged.carried)
+        self.flows[result.probe.flow].add(result, verdict, note, carried)
         try:
             self.spool.write(_dumps(result_record(result, verdict, note)) + "\n")
         except OSError as exc:
@@ -135,7 +142,7 @@ class Collector:
         was interrupted): nothing measured is left out of the report."""
         for held in self.waiting.values():
             for judged in judge_alternatives(held, self.stage, complete=False):
-                self._record(judged)
+                self._record(judged.result, judged.verdict, judged.note, judged.carried)
         self.waiting.clear()
 
     def export(self) -> Shard:
