@@ -164,5 +164,5 @@ def test_before_installation_an_open_path_carries_its_alternatives(
     [group] = _finish(collector).summary.groups
     assert (group.verdict, group.note) == (
         Verdict.WARN,
-        "no alternative passes; each host's best one only warns",
+        "no alternative passes; the best one for each host only warns (see its note)",
     )

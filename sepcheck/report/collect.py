@@ -184,7 +184,7 @@ class Collector:
             elif working:
                 note = "some hosts reach no alternative; works through " + "; ".join(working)
             elif verdict is Verdict.WARN:
-                note = "no alternative passes; each host's best one only warns"
+                note = "no alternative passes; the best one for each host only warns (see its note)"
             else:
                 note = "no alternative works"
             out.append(
