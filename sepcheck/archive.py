@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sepcheck.errors import SepcheckError
+from sepcheck.errors import SepcheckError, UsageError
 
 LOCK_NAME = ".sepcheck.lock"
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -121,8 +121,15 @@ def folder_lock(folder: Path, wait: float) -> Iterator[None]:
                         "space the schedule further apart",
                     ) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            # A full disk shows here first, before any probe: say so, not a traceback.
+            raise UsageError(
+                f"{folder}: cannot write the reports folder's lock: {exc.strerror or exc}",
+                hint="free some space in the reports folder, or choose another one",
+            ) from None
         yield
     finally:
         # Closing releases the lock; the file stays (deleting it would let a third run

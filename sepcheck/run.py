@@ -31,7 +31,7 @@ from typing import Any
 
 from sepcheck import __version__
 from sepcheck.engine import Backend, Engine, EngineSettings, raise_fd_limit
-from sepcheck.entry import STOP_SIGNALS
+from sepcheck.entry import STOP_SIGNALS, defer_signals
 from sepcheck.payloads import PayloadSet
 from sepcheck.plan import Plan, Probe
 from sepcheck.report.collect import Collector
@@ -94,7 +94,11 @@ def shard_of(probe: Probe, workers: int) -> int:
 
 
 def _drive(
-    engine: Engine, probes: Iterator[Probe], sink: Callable[[ProbeResult], None], limit: int
+    engine: Engine,
+    probes: Iterator[Probe],
+    sink: Callable[[ProbeResult], None],
+    limit: int,
+    worker: bool = False,
 ) -> bool:
     """Run the engine to the end or to an interrupt; True when interrupted."""
     interrupted = False
@@ -114,16 +118,18 @@ def _drive(
             interrupted = True
             task.uncancel()
 
-    # asyncio puts SIG_DFL back when the loop closes: keep the handlers we had instead.
-    saved = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    if not worker:
+        # Ctrl-C as Python's own KeyboardInterrupt while the loop runs: asyncio's runner
+        # then cancels the run cleanly (a worker ignores it: its parent stops it).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(main())
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
+        if not worker:
+            defer_signals()  # the reports come next: they are finished first
     return interrupted
 
 
@@ -143,6 +149,42 @@ def run_check(
     mode: str = "connect",
 ) -> CheckRun:
     collector = Collector(plan, stage, spool_dir)
+    try:
+        return _run(
+            collector,
+            plan,
+            backend_factory,
+            payloads,
+            settings,
+            stage,
+            vantage,
+            topology,
+            catalogue,
+            spool_dir,
+            workers,
+            on_progress,
+            mode,
+        )
+    except BaseException:
+        collector.close()  # a run that cannot go on (a full TMPDIR) leaves no spool behind
+        raise
+
+
+def _run(
+    collector: Collector,
+    plan: Plan,
+    backend_factory: Callable[[], Backend],
+    payloads: PayloadSet,
+    settings: EngineSettings,
+    stage: Stage,
+    vantage: VantageInfo,
+    topology: TopologyRef,
+    catalogue: str,
+    spool_dir: Path | None,
+    workers: int | None,
+    on_progress: Callable[[int], None] | None,
+    mode: str,
+) -> CheckRun:
     concurrency = raise_fd_limit(settings.concurrency)
     count = workers if workers is not None else default_workers(plan.total)
     started = time.monotonic()
@@ -228,7 +270,7 @@ def _worker(
 
     probes = (p for p in job.plan.probes() if shard_of(p, count) == index)
     engine = Engine(job.backend_factory(), job.payloads, job.settings)
-    interrupted = _drive(engine, probes, sink, job.settings.concurrency)
+    interrupted = _drive(engine, probes, sink, job.settings.concurrency, worker=True)
     conn.send(("done", collector.export(), interrupted, pending))
     conn.close()
 
@@ -275,9 +317,8 @@ def _run_workers(
 
     # Ctrl-C and SIGTERM only set a flag and tell the workers to stop: an exception raised
     # at a random point here could lose a worker's results.
-    previous = {
-        signum: signal.signal(signum, stop_workers) for signum in (signal.SIGINT, *STOP_SIGNALS)
-    }
+    for signum in (signal.SIGINT, *STOP_SIGNALS):
+        signal.signal(signum, stop_workers)
     try:
         waiting = list(connections)
         while waiting:
@@ -301,8 +342,7 @@ def _run_workers(
                     on_progress(int(pending))
                 waiting.remove(conn)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        defer_signals()  # the reports come next: they are finished first
         for process in processes:
             process.join(timeout=5)
             if process.is_alive():

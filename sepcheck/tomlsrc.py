@@ -128,7 +128,11 @@ def read_text_file(path: Path, error: type[SepcheckError], what: str) -> str:
         raise error(f"cannot read {what} file: {exc.strerror}", location=Location(path)) from None
     kind = file_kind(info.st_mode)
     if kind == "a folder":
-        raise error(f"{what} path is a folder, not a file", location=Location(path))
+        raise error(
+            f"{what} path is a folder, not a file",
+            location=Location(path),
+            hint=f"give the path of the {what} file itself",
+        )
     if kind is not None:
         raise error(
             f"{what} path is {kind}, not a regular file",

@@ -373,3 +373,18 @@ def test_nothing_probed_is_not_a_pass(
     last = err.strip().splitlines()[-1]
     assert last.startswith("NOTHING CHECKED: 0 flows")
     assert "has nothing to probe on this site" in last
+    # Not even in change windows that accept known failures.
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(report.read_text())
+    code, _, err = run(
+        "check",
+        "-t",
+        str(site),
+        *args,
+        "--no-progress",
+        "--baseline",
+        str(baseline),
+        "--fail-on",
+        "regression",
+    )
+    assert code == 1, err

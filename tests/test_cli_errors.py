@@ -109,3 +109,40 @@ def test_a_full_temporary_folder_stops_the_run_in_one_line(tmp_path: Path) -> No
         f"sepcheck: error: cannot keep the results in {small}: No space left on device"
     ), err
     assert lines[1].startswith("  hint: free some space there")
+
+
+def test_reports_that_are_not_files_are_refused_at_once(tmp_path: Path) -> None:
+    """diff, merge and --baseline on /dev/zero or a FIFO: one line, not a read that never
+    ends (timeout=60 in sepcheck() makes a hang a failure)."""
+    good = tmp_path / "good.json"
+    code, err = sepcheck(*CHECK, "--quiet", "-o", str(good))
+    assert good.exists(), err
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for args in (
+        ("diff", str(good), "/dev/zero"),
+        ("merge", str(good), str(fifo)),
+        (*CHECK, "--baseline", str(fifo)),
+    ):
+        code, err = sepcheck(*args)
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 2, err
+        assert "not a file" in lines[0]
+        assert lines[1].startswith("  hint: ")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny tmpfs needs root (CI is root)")
+def test_a_full_reports_folder_is_said_before_probing(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(full)], check=True)
+    try:
+        (full / "filler").write_bytes(b"x" * 4096)  # the one page of the folder, taken
+        code, err = sepcheck(*CHECK, "--quiet", "--output-dir", str(full))
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert "No space left on device" in lines[0]

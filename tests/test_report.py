@@ -179,6 +179,7 @@ def test_matrix_names_failing_hosts_and_the_rest(catalogue: Catalogue, tmp_path:
     assert re.search(r"and\s+1[01]\s+more", text)
     line = summary_line(head)
     assert line.startswith("FAIL (INTERRUPTED): ")
+    assert "INTERRUPTED after 251 of 251 probes" in " ".join(text.split())  # the matrix too
     assert "INTERRUPTED after" in line
     narrow = Console(width=80, record=True)
     narrow.print(matrix_table(head, width=80))

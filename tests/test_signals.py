@@ -30,16 +30,15 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_while_starting_is_one_line(signum: int) -> None:
     process = start("--as", "client", "--manager", "127.0.0.1")
     time.sleep(0.05)  # the interpreter is still importing the command line
     process.send_signal(signum)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
-    assert err.strip().splitlines() == [
-        f"sepcheck: stopped by {signal.Signals(signum).name}; nothing was written"
-    ]
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    assert err.strip().splitlines() == [f"sepcheck: stopped by {name}; nothing was written"]
     assert "Traceback" not in err
 
 

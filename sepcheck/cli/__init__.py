@@ -27,6 +27,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except click_exceptions.UsageError as exc:
+        if not exc.format_message().strip() and exc.ctx is not None:
+            # `sepcheck` alone (no_args_is_help): the help is the answer.
+            sys.stdout.write(exc.ctx.get_help() + "\n")
+            sys.exit(EXIT_USAGE)
         command = exc.ctx.command_path if exc.ctx is not None else "sepcheck"
         _error(exc.format_message(), f"see '{command} --help'")
         sys.exit(EXIT_USAGE)

@@ -42,7 +42,7 @@ from sepcheck.cli.validate import (
 )
 from sepcheck.diff import diff_reports
 from sepcheck.engine import Backend, EngineSettings
-from sepcheck.entry import DeferredStop
+from sepcheck.entry import noted_signal
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses
 from sepcheck.model import ROLE_NAMES, Role
@@ -395,8 +395,8 @@ def check_command(
         require_raw("--mode raw")
     raw = mode is ProbeMode.RAW or (mode is ProbeMode.AUTO and raw_allowed())
     backend_factory: type[Backend] = RawBackend if raw else SocketBackend
-    rate = bounded("--rate", rate, *RATE_RANGE, zero="no limit")
-    timeout = bounded("--timeout", timeout, *TIMEOUT_RANGE)
+    rate = bounded("--rate", rate, *RATE_RANGE, zero="no limit", env="SEPCHECK_RATE")
+    timeout = bounded("--timeout", timeout, *TIMEOUT_RANGE, env="SEPCHECK_TIMEOUT")
     outputs = split_env_outputs(outputs or [])
     if output_dir is not None:
         writable_folder(output_dir, "--output-dir")
@@ -580,38 +580,37 @@ def _run_and_report(
     changes = None
     written: list[Path] = []
     failed: list[str] = []
-    with DeferredStop() as stop:
-        try:
-            spools = run.collector.spools
-            targets = [(output, OUTPUT_FORMATS[output.suffix.lower()]) for output in outputs]
-            extensions = list(dict.fromkeys(f.value for f in dir_formats))
-            if archive is not None:
-                named = archive.new_names(extensions)
-                targets += [(path, OUTPUT_FORMATS[path.suffix]) for path in named.values()]
-            for path, fmt in targets:
-                # One file that cannot be written (a full disk) must not cost the others,
-                # and the run must say exactly which one failed.
-                try:
-                    write_atomic(path, iter(_report_chunks(fmt, run.head, spools)))
-                    written.append(path)
-                except OSError as exc:
-                    failed.append(f"report {path} not written: {exc.strerror or exc}")
-            if archive is not None and keep is not None:
-                archive.prune(keep, extensions)
-            if before is not None:
-                text = "".join(report_chunks(run.head, spools))
-                changes = diff_reports(before, Report.model_validate_json(text))
-            if quiet:
-                pass
-            elif output_format is not ReportFormat.TABLE:
-                write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
-            else:
-                console = stdout_console()
-                console.print(matrix_table(run.head, width=console.width))
-                if changes is not None:
-                    console.print(diff_table(changes))
-        finally:
-            run.collector.close()
+    try:
+        spools = run.collector.spools
+        targets = [(output, OUTPUT_FORMATS[output.suffix.lower()]) for output in outputs]
+        extensions = list(dict.fromkeys(f.value for f in dir_formats))
+        if archive is not None:
+            named = archive.new_names(extensions)
+            targets += [(path, OUTPUT_FORMATS[path.suffix]) for path in named.values()]
+        for path, fmt in targets:
+            # One file that cannot be written (a full disk) must not cost the others,
+            # and the run must say exactly which one failed.
+            try:
+                write_atomic(path, iter(_report_chunks(fmt, run.head, spools)))
+                written.append(path)
+            except OSError as exc:
+                failed.append(f"report {path} not written: {exc.strerror or exc}")
+        if archive is not None and keep is not None:
+            archive.prune(keep, extensions)
+        if before is not None:
+            text = "".join(report_chunks(run.head, spools))
+            changes = diff_reports(before, Report.model_validate_json(text))
+        if quiet:
+            pass
+        elif output_format is not ReportFormat.TABLE:
+            write_stream(iter(_report_chunks(output_format, run.head, spools)), sys.stdout)
+        else:
+            console = stdout_console()
+            console.print(matrix_table(run.head, width=console.width))
+            if changes is not None:
+                console.print(diff_table(changes))
+    finally:
+        run.collector.close()
     err.print(summary_line(run.head, fail_on is FailOn.WARNING), markup=False)
     if archive is not None and written:
         err.print(f"reports: {', '.join(str(p) for p in written)}", markup=False)
@@ -620,14 +619,19 @@ def _run_and_report(
     for failure in failed:
         err.print(f"[bold red]sepcheck: error:[/] {escape(failure)}", highlight=False)
     if failed:
+        err.print("  hint: free some space there, or write the reports elsewhere", markup=False)
+    if failed:
         raise typer.Exit(EXIT_USAGE)
-    if stop.signal is not None:
+    noted = noted_signal()
+    if noted is not None:
         err.print(
-            f"sepcheck: {stop.signal} while the reports were written: they were finished first",
+            f"sepcheck: {noted} while the reports were written: they were finished first",
             markup=False,
         )
-    if run.interrupted or stop.signal is not None:
+    if run.interrupted or noted is not None:
         raise typer.Exit(EXIT_INTERRUPTED)
+    if run.head.summary.planned == 0:
+        raise typer.Exit(EXIT_FINDINGS)  # nothing checked is never a pass, whatever --fail-on
     if fail_on is FailOn.REGRESSION:
         # No earlier report yet (the first scheduled run): nothing can have regressed.
         raise typer.Exit(EXIT_FINDINGS if changes and changes.regressions else EXIT_OK)

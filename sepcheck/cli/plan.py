@@ -79,6 +79,7 @@ def plan_command(
         err.print(f"sepcheck: role inferred from this host: {vantage.evidence}", markup=False)
     if output_format is PlanFormat.JSON:
         write_chunks(plan_json_chunks(plan, topology))
+        err.print(plan_summary(plan), markup=False)
         return
     if expand:
         write_chunks(plan_lines(plan))

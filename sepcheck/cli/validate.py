@@ -15,13 +15,17 @@ RATE_RANGE = (0.1, 10_000_000.0)
 TIMEOUT_RANGE = (0.01, 3600.0)
 
 
-def bounded(option: str, value: float, low: float, high: float, zero: str = "") -> float:
-    """``value`` when finite and within [low, high] (or 0 when ``zero`` says what 0 means)."""
+def bounded(
+    option: str, value: float, low: float, high: float, zero: str = "", env: str = ""
+) -> float:
+    """``value`` when finite and within [low, high] (or 0 when ``zero`` says what 0 means).
+    ``env`` names the variable that can also give it, when one is set."""
     if zero and value == 0:
         return value
     if not math.isfinite(value) or not low <= value <= high:
-        allowed = f"from {low:g} to {high:,g}" + (f", or 0 ({zero})" if zero else "")
-        raise UsageError(f"{option}: {value:g} is out of range", hint=f"use a number {allowed}")
+        where = f"{option} (or {env}, which is set)" if env and env in os.environ else option
+        allowed = f"from {low:g} to {high:,.0f}" + (f", or 0 ({zero})" if zero else "")
+        raise UsageError(f"{where}: {value:g} is out of range", hint=f"use a number {allowed}")
     return value
 
 

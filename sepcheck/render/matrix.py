@@ -46,6 +46,8 @@ def matrix_table(head: ReportHead, width: int | None = None) -> RenderableType:
     of alternatives and the plan's notes."""
     roles = ", ".join(head.vantage.role)
     title = f"sepcheck: flows from {head.vantage.hostname} as {roles} ({head.parameters.stage})"
+    if not head.complete:
+        title += f" - INTERRUPTED after {head.summary.probes:,} of {head.summary.planned:,} probes"
     wide = width is None or width >= 110
     fields = [
         Field("", wrap=False),

@@ -12,6 +12,7 @@ final file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -283,6 +284,8 @@ class Collector:
 
     def close(self) -> None:
         if not self.spool.closed:
-            self.spool.close()
+            # Closing flushes: on a full disk that fails, and the spool goes anyway.
+            with contextlib.suppress(OSError):
+                self.spool.close()
         for spool in self.spools:
             spool.unlink(missing_ok=True)

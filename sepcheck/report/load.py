@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from sepcheck.errors import Location, SepcheckError
 from sepcheck.report.model import SCHEMA_VERSION, Report
-from sepcheck.tomlsrc import format_key
+from sepcheck.tomlsrc import file_kind, format_key
 
 _EDITED = "the file was changed by hand or by another tool"
 
@@ -20,12 +20,29 @@ class ReportError(SepcheckError):
 
 
 def load_report(path: Path) -> Report:
+    hint = "give the JSON report of sepcheck check --output"
     try:
+        # stat() first: opening a FIFO blocks, and /dev/zero never ends.
+        kind = file_kind(path.stat().st_mode)
+        if kind is not None:
+            raise ReportError(
+                f"report path is {kind}, not a file", location=Location(path), hint=hint
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ReportError("report file not found", location=Location(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"cannot read report: {exc}", location=Location(path)) from None
+        raise ReportError(
+            "report file not found",
+            location=Location(path),
+            hint="check the path (relative paths start from the current folder)",
+        ) from None
+    except UnicodeDecodeError:
+        raise ReportError(
+            "not a sepcheck report: not UTF-8 text", location=Location(path), hint=hint
+        ) from None
+    except OSError as exc:
+        raise ReportError(
+            f"cannot read report: {exc.strerror or exc}", location=Location(path), hint=hint
+        ) from None
     data = _parse(path, text)
     if not isinstance(data, dict) or "schema_version" not in data or "results" not in data:
         raise ReportError(
