@@ -82,3 +82,16 @@ def test_installed_copy_runs_outside_the_checkout(wheel: Path, tmp_path: Path) -
         check=True,
     )
     assert len(json.loads(result.stdout)) >= 39
+
+
+@pytest.mark.slow
+def test_a_plain_install_has_raw_mode_and_the_signal_safe_entry_point(wheel: Path) -> None:
+    """scapy comes with sepcheck (raw mode and trace work after `pip install sepcheck`),
+    and the command starts at sepcheck.entry, which handles stop signals from the start."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(info).decode()
+        points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert any(line.startswith("Requires-Dist: scapy") and "extra" not in line for line in requires)
+    assert "sepcheck = sepcheck.entry:main" in points
