@@ -149,57 +149,25 @@ def run_check(
     mode: str = "connect",
 ) -> CheckRun:
     collector = Collector(plan, stage, spool_dir)
-    try:
-        return _run(
-            collector,
-            plan,
-            backend_factory,
-            payloads,
-            settings,
-            stage,
-            vantage,
-            topology,
-            catalogue,
-            spool_dir,
-            workers,
-            on_progress,
-            mode,
-        )
-    except BaseException:
-        collector.close()  # a run that cannot go on (a full TMPDIR) leaves no spool behind
-        raise
-
-
-def _run(
-    collector: Collector,
-    plan: Plan,
-    backend_factory: Callable[[], Backend],
-    payloads: PayloadSet,
-    settings: EngineSettings,
-    stage: Stage,
-    vantage: VantageInfo,
-    topology: TopologyRef,
-    catalogue: str,
-    spool_dir: Path | None,
-    workers: int | None,
-    on_progress: Callable[[int], None] | None,
-    mode: str,
-) -> CheckRun:
     concurrency = raise_fd_limit(settings.concurrency)
     count = workers if workers is not None else default_workers(plan.total)
     started = time.monotonic()
-    if count <= 1:
 
-        def sink(result: ProbeResult) -> None:
-            collector.add(result)
-            if on_progress is not None:
-                on_progress(1)
+    def sink(result: ProbeResult) -> None:
+        collector.add(result)
+        if on_progress is not None:
+            on_progress(1)
 
-        engine = Engine(backend_factory(), payloads, settings)
-        interrupted = _drive(engine, plan.probes(), sink, concurrency)
-    else:
-        job = _Job(plan, backend_factory, payloads, settings, stage, spool_dir)
-        interrupted = _run_workers(job, count, collector, concurrency, on_progress)
+    try:
+        if count <= 1:
+            engine = Engine(backend_factory(), payloads, settings)
+            interrupted = _drive(engine, plan.probes(), sink, concurrency)
+        else:
+            job = _Job(plan, backend_factory, payloads, settings, stage, spool_dir)
+            interrupted = _run_workers(job, count, collector, concurrency, on_progress)
+    except BaseException:
+        collector.close()  # a run that cannot go on (a full TMPDIR) leaves no spool behind
+        raise
     t = settings.timing
     parameters = Parameters(
         stage=stage.value,

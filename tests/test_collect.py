@@ -32,10 +32,15 @@ def _plan(write: Write, catalogue: Catalogue, *roles: Role, text: str = SITE) ->
 
 
 @pytest.fixture
-def opened() -> Iterator[list[Collector]]:
-    """Collectors a test opens, closed (spools removed) however it ends."""
+def collect(tmp_path: Path) -> Iterator[Callable[[Plan, Stage], Collector]]:
+    """Opens collectors for a plan; each is closed (spools removed) however the test ends."""
     collectors: list[Collector] = []
-    yield collectors
+
+    def open_one(plan: Plan, stage: Stage = Stage.OPERATIONAL) -> Collector:
+        collectors.append(Collector(plan, stage, tmp_path))
+        return collectors[-1]
+
+    yield open_one
     for collector in collectors:
         collector.close()
 
@@ -61,11 +66,10 @@ def _spooled(collector: Collector) -> list[dict[str, Any]]:
 
 
 def test_one_working_alternative_passes_its_host_only(
-    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+    write: Write, catalogue: Catalogue, collect: Callable[..., Collector]
 ) -> None:
     plan = _plan(write, catalogue, Role.CLIENT)
-    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
-    opened.append(collector)
+    collector = collect(plan)
     states = {
         ("198.18.2.2", 8014): State.OPEN,  # this manager answers HTTP only
         ("198.18.2.2", 443): State.REFUSED,
@@ -95,11 +99,10 @@ def test_one_working_alternative_passes_its_host_only(
 
 
 def test_an_interrupted_run_keeps_an_alternative_that_waited(
-    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+    write: Write, catalogue: Catalogue, collect: Callable[..., Collector]
 ) -> None:
     plan = _plan(write, catalogue, Role.CLIENT)
-    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
-    opened.append(collector)
+    collector = collect(plan)
     first = next(p for p in plan.probes() if p.port == 8014)
     collector.add(_result(first, State.OPEN))
     assert _spooled(collector) == []  # waiting for its alternative on that host
@@ -110,11 +113,10 @@ def test_an_interrupted_run_keeps_an_alternative_that_waited(
 
 
 def test_a_lone_failing_member_says_its_alternatives_were_not_measured(
-    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+    write: Write, catalogue: Catalogue, collect: Callable[..., Collector]
 ) -> None:
     plan = _plan(write, catalogue, Role.CLIENT)
-    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
-    opened.append(collector)
+    collector = collect(plan)
     first = next(p for p in plan.probes() if p.port == 8014)
     collector.add(_result(first, State.FILTERED))
     collector.export()  # a worker's end judges what waits
@@ -124,12 +126,11 @@ def test_a_lone_failing_member_says_its_alternatives_were_not_measured(
 
 
 def test_a_shared_probe_is_judged_for_every_flow(
-    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+    write: Write, catalogue: Catalogue, collect: Callable[..., Collector]
 ) -> None:
     text = '[roles.manager]\nhosts = ["198.18.2.2"]\n'
     plan = _plan(write, catalogue, Role.CLIENT, Role.REMOTE_CONSOLE, text=text)
-    collector = Collector(plan, Stage.OPERATIONAL, tmp_path)
-    opened.append(collector)
+    collector = collect(plan)
     launcher = next(p for p in plan.probes() if p.port == 8447)
     assert launcher.also == ("remote_console-manager-launcher-exposure",)
     collector.add(_result(launcher, State.OPEN))
@@ -143,14 +144,13 @@ def test_a_shared_probe_is_judged_for_every_flow(
 
 
 def test_before_installation_an_open_path_carries_its_alternatives(
-    write: Write, catalogue: Catalogue, tmp_path: Path, opened: list[Collector]
+    write: Write, catalogue: Catalogue, collect: Callable[..., Collector]
 ) -> None:
     """Pre-install: 8014 refused proves its path open (WARN); 443 blocked is then not a
     failure of the client's path to the manager."""
     text = '[roles.manager]\nhosts = ["198.18.2.2"]\n'
     plan = _plan(write, catalogue, Role.CLIENT, text=text)
-    collector = Collector(plan, Stage.PRE_INSTALL, tmp_path)
-    opened.append(collector)
+    collector = collect(plan, Stage.PRE_INSTALL)
     for probe in plan.probes():
         state = State.FILTERED if probe.port == 443 else State.REFUSED
         collector.add(_result(probe, state))
