@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,9 +97,22 @@ class _PayloadFile(BaseModel):
 class PayloadSet:
     by_port: dict[int, Payload]
     generic: Payload
+    _rendered: dict[int, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def for_port(self, port: int) -> Payload:
         return self.by_port.get(port, self.generic)
+
+    def datagram(self, port: int) -> bytes:
+        """What a UDP try to ``port`` carries. Fixed payloads are rendered once per port;
+        templated ones (syslog) carry a fresh timestamp each time."""
+        cached = self._rendered.get(port)
+        if cached is not None:
+            return cached
+        payload = self.for_port(port)
+        data = payload.render(port)
+        if payload.hex is not None:
+            self._rendered[port] = data
+        return data
 
 
 def load_payloads(path: Path | None = None) -> PayloadSet:

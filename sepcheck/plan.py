@@ -53,6 +53,12 @@ class Probe:
     ipv4_only: bool = False
     """A name is resolved to IPv4 only (NetBIOS over TCP/IP has no IPv6 form)."""
 
+    @property
+    def ttl(self) -> int | None:
+        """TTL (IPv6: hop limit) to send with; None: the system's default. Plan probes
+        always use the default; `sepcheck trace` sends its own probes with rising TTLs."""
+        return None
+
 
 class SkipReason(StrEnum):
     VERSION = "version"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sepcheck.model import Protocol
+from sepcheck.net.outcome import Outcome, Seen
 from sepcheck.plan import Probe
 
 
@@ -41,37 +43,6 @@ class Stage(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one attempt of a probe saw. ``state`` None means silence (timeout)."""
-
-    state: State | None
-    reason: str
-    """Short code, as nmap's --reason: syn-ack, conn-refused, udp-response, port-unreach,
-    admin-prohibited, host-unreach, net-unreach, local-policy, no-response, ..."""
-    reply_from: str | None = None
-    """Address of the device that answered (the host, or a router's ICMP)."""
-    rtt: float | None = None
-    """Seconds from the real send to the answer; None without an answer."""
-    rtt_exact: bool = False
-    """True when the kernel measured the RTT (TCP_INFO): free of the event loop's lag."""
-    ttl: int | None = None
-    """TTL (IPv6: hop limit) of the reply as it arrived; raw mode only."""
-    note: str = ""
-    """Evidence in words that replaces the default detail (raw mode: forged replies)."""
-
-    @property
-    def silent(self) -> bool:
-        return self.state is None
-
-
-SILENT = Outcome(None, "no-response")
-
-FORGED_REASONS = frozenset({"forged-reset", "forged-port-unreach"})
-"""Reasons for a 'closed' answer that a device on the path sent in the host's place (raw
-mode tells them by TTL or by the ICMP's sender): the flow is blocked by a firewall."""
-
-
-@dataclass(frozen=True)
 class ProbeResult:
     probe: Probe
     address: str | None
@@ -88,5 +59,41 @@ class ProbeResult:
     """TTL (IPv6: hop limit) of the reply; known in raw mode only."""
 
 
-class LocalResourceError(OSError):
-    """A backend ran out of sockets or buffers on this host; the engine waits and retries."""
+_STATE = {Seen.OPEN: State.OPEN, Seen.REFUSED: State.REFUSED, Seen.FILTERED: State.FILTERED}
+
+
+def probe_result(probe: Probe, address: str, outcome: Outcome, tries: int) -> ProbeResult:
+    """The result of a probe whose last try ended with ``outcome``, in the report's words:
+    silence after every try is filtered (TCP) or open|filtered (UDP)."""
+    if outcome.state is None:
+        state = State.OPEN_FILTERED if probe.protocol is Protocol.UDP else State.FILTERED
+        detail = f"no-response after {tries} {'try' if tries == 1 else 'tries'}"
+    else:
+        state = _STATE[outcome.state]
+        if outcome.note:
+            detail = outcome.note
+        elif outcome.reply_from and outcome.reply_from != address:
+            detail = f"{outcome.reason} by {outcome.reply_from}"
+        else:
+            detail = outcome.reason
+        if outcome.ttl is not None and not outcome.note:
+            detail += f" (ttl {outcome.ttl})"
+    rtt_ms = round(outcome.rtt * 1000, 3) if outcome.rtt is not None else None
+    return ProbeResult(
+        probe,
+        address,
+        state,
+        outcome.reason,
+        outcome.reply_from,
+        rtt_ms,
+        max(tries, 1),
+        detail,
+        outcome.ttl,
+    )
+
+
+def unresolved_result(probe: Probe, why: str) -> ProbeResult:
+    """The result of a probe whose host name gave no address to probe."""
+    return ProbeResult(
+        probe, None, State.UNRESOLVED, "unresolved", None, None, 0, f"name does not resolve: {why}"
+    )

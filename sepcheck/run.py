@@ -30,13 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from sepcheck import __version__
-from sepcheck.engine import Backend, Engine, EngineSettings, raise_fd_limit
+from sepcheck.backends import BackendChoice
+from sepcheck.engine import Engine, EngineSettings, raise_fd_limit
 from sepcheck.entry import STOP_SIGNALS, defer_signals
+from sepcheck.net.outcome import Outcome
 from sepcheck.payloads import PayloadSet
 from sepcheck.plan import Plan, Probe
 from sepcheck.report.collect import Collector
 from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
-from sepcheck.results import ProbeResult, Stage
+from sepcheck.results import ProbeResult, Stage, probe_result, unresolved_result
 
 WORKER_THRESHOLD = 2000
 """Plans smaller than this run in one process: forking costs more than it saves."""
@@ -56,11 +58,32 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def default_workers(total: int) -> int:
-    """Two workers on machines with two cores or more, for plans worth splitting."""
-    if total < WORKER_THRESHOLD or not hasattr(os, "fork") or sys.platform != "linux":
+def default_workers(total: int, backend: BackendChoice) -> int:
+    """Two workers on machines with two cores or more, for plans worth splitting, when the
+    backend may fork them (see backends.py)."""
+    if total < WORKER_THRESHOLD or not backend.workers or not _can_fork():
         return 1
     return min(2, os.cpu_count() or 1)
+
+
+def _can_fork() -> bool:
+    return hasattr(os, "fork") and sys.platform == "linux"
+
+
+class ResultSink:
+    """The engine's sink for a check: each probe's end becomes a ProbeResult in the
+    report's words, handed to ``add``."""
+
+    __slots__ = ("add",)
+
+    def __init__(self, add: Callable[[ProbeResult], None]) -> None:
+        self.add = add
+
+    def settled(self, probe: Probe, address: str, outcome: Outcome, tries: int) -> None:
+        self.add(probe_result(probe, address, outcome, tries))
+
+    def unresolved(self, probe: Probe, why: str) -> None:
+        self.add(unresolved_result(probe, why))
 
 
 @dataclass(frozen=True)
@@ -68,7 +91,7 @@ class _Job:
     """What every worker needs to run its share of the plan."""
 
     plan: Plan
-    backend_factory: Callable[[], Backend]
+    backend: BackendChoice
     payloads: PayloadSet
     settings: EngineSettings
     stage: Stage
@@ -94,9 +117,9 @@ def shard_of(probe: Probe, workers: int) -> int:
 
 
 def _drive(
-    engine: Engine,
+    job: _Job,
     probes: Iterator[Probe],
-    sink: Callable[[ProbeResult], None],
+    add: Callable[[ProbeResult], None],
     limit: int,
     worker: bool = False,
 ) -> bool:
@@ -112,11 +135,15 @@ def _drive(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, task.cancel)
+        backend = job.backend.factory()
+        engine = Engine(backend, job.payloads.datagram, job.settings)
         try:
-            await engine.run(probes, sink, concurrency=limit)
+            await engine.run(probes, ResultSink(add), concurrency=limit)
         except asyncio.CancelledError:
             interrupted = True
             task.uncancel()
+        finally:
+            backend.close()
 
     if not worker:
         # Ctrl-C as Python's own KeyboardInterrupt while the loop runs: asyncio's runner
@@ -136,7 +163,7 @@ def _drive(
 def run_check(
     *,
     plan: Plan,
-    backend_factory: Callable[[], Backend],
+    backend: BackendChoice,
     payloads: PayloadSet,
     settings: EngineSettings,
     stage: Stage,
@@ -150,7 +177,10 @@ def run_check(
 ) -> CheckRun:
     collector = Collector(plan, stage, spool_dir)
     concurrency = raise_fd_limit(settings.concurrency)
-    count = workers if workers is not None else default_workers(plan.total)
+    count = workers if workers is not None else default_workers(plan.total, backend)
+    if not backend.workers:
+        count = 1
+    job = _Job(plan, backend, payloads, settings, stage, spool_dir)
     started = time.monotonic()
 
     def sink(result: ProbeResult) -> None:
@@ -160,10 +190,8 @@ def run_check(
 
     try:
         if count <= 1:
-            engine = Engine(backend_factory(), payloads, settings)
-            interrupted = _drive(engine, plan.probes(), sink, concurrency)
+            interrupted = _drive(job, plan.probes(), sink, concurrency)
         else:
-            job = _Job(plan, backend_factory, payloads, settings, stage, spool_dir)
             interrupted = _run_workers(job, count, collector, concurrency, on_progress)
     except BaseException:
         collector.close()  # a run that cannot go on (a full TMPDIR) leaves no spool behind
@@ -182,6 +210,7 @@ def run_check(
         family=family_name(settings.family),
         catalogue=catalogue,
         mode=mode,
+        backend=backend.name,
     )
     head = collector.finish(
         complete=not interrupted,
@@ -237,8 +266,7 @@ def _worker(
             pending = 0
 
     probes = (p for p in job.plan.probes() if shard_of(p, count) == index)
-    engine = Engine(job.backend_factory(), job.payloads, job.settings)
-    interrupted = _drive(engine, probes, sink, job.settings.concurrency, worker=True)
+    interrupted = _drive(job, probes, sink, job.settings.concurrency, worker=True)
     conn.send(("done", collector.export(), interrupted, pending))
     conn.close()
 

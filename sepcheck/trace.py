@@ -11,23 +11,24 @@ Hops are probed a batch at a time, all of a batch at once (like ``traceroute -N`
 trace takes about ``tries x timeout`` per batch, not per hop. Linux sends time-exceeded
 before its forward filter runs, so a router that drops the flow still shows as a hop.
 
+The probes go through the same engine as ``check`` (``engine/``), with its rate limit and
+per-destination cap: the tries of a hop are the engine's retries, with a fixed timeout.
+
 No printing here: ``render/trace.py`` turns a TraceReport into text.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sepcheck.engine import Engine, EngineSettings
 from sepcheck.model import Protocol
-from sepcheck.net.classify import classify_errno
-from sepcheck.net.raw import RawBackend, RawTcpTry, RawUdpChannel
+from sepcheck.net.outcome import FORGED_REASONS, SILENT, TIME_EXCEEDED, Outcome
+from sepcheck.net.protocols import Backend
 from sepcheck.net.ttl import routers_crossed
-from sepcheck.results import FORGED_REASONS, SILENT, LocalResourceError, Outcome, State
-
-TIME_EXCEEDED = "time-exceeded"
+from sepcheck.timing import TimingSettings
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,25 @@ class TraceSettings:
     """Hops probed at once."""
     gap: int = 3
     """Silent hops in a row, after the last answer, that end the trace."""
+    rate: float = EngineSettings.rate
+    """Packets per second, as ``check --rate`` (0: no limit)."""
+    per_host: int = EngineSettings.per_host
+    """Probes in flight toward the destination at once."""
+
+    def engine_settings(self) -> EngineSettings:
+        """The engine's limits for a trace: a hop's tries are its retries, each waiting
+        the fixed timeout (no adaptive timing: hops far away answer later)."""
+        return EngineSettings(
+            rate=self.rate,
+            per_host=self.per_host,
+            timing=TimingSettings(
+                initial_timeout=self.timeout,
+                min_timeout=self.timeout,
+                max_timeout=self.timeout,
+                retries=self.tries - 1,
+                max_retries=self.tries - 1,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,48 +116,34 @@ class TraceReport(_Model):
     summary: str
 
 
-async def _once(backend: RawBackend, target: TraceTarget, ttl: int, timeout: float) -> Outcome:
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[Outcome] = loop.create_future()
+@dataclass(frozen=True, slots=True)
+class _HopProbe:
+    """One hop's probe, as the engine reads it (engine.Target)."""
 
-    def done(outcome: Outcome) -> None:
-        if not answer.done():
-            answer.set_result(outcome)
-
-    channel: RawUdpChannel | None = None
-    attempt: RawUdpChannel | RawTcpTry
-    while True:
-        try:
-            if target.protocol is Protocol.UDP:
-                channel = backend.open_udp(target.address, target.port, ttl=ttl)
-                attempt = channel.send(target.payload, done)
-            else:
-                attempt = backend.start_tcp(target.address, target.port, done, ttl=ttl)
-            break
-        except LocalResourceError:
-            await asyncio.sleep(0.01)
-        except OSError as exc:
-            found = classify_errno(exc.errno or 0, udp=target.protocol is Protocol.UDP)
-            state, reason = found if found else (State.FILTERED, "local-error")
-            return Outcome(state, reason)
-    try:
-        return await asyncio.wait_for(asyncio.shield(answer), timeout)
-    except TimeoutError:
-        return attempt.expire()
-    finally:
-        if channel is not None:
-            channel.close()
-        else:
-            attempt.abort()
+    host: str
+    address: str | None
+    protocol: Protocol
+    port: int
+    ttl: int | None
+    ipv4_only: bool = False
 
 
-async def _hop(backend: RawBackend, target: TraceTarget, ttl: int, s: TraceSettings) -> Hop:
-    outcome, sent = SILENT, 0
-    for _ in range(s.tries):
-        sent += 1
-        outcome = await _once(backend, target, ttl, s.timeout)
-        if not outcome.silent:
-            break
+class _Hops:
+    """The engine's sink for one batch: each hop's last outcome and how many probes."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, tuple[Outcome, int]] = {}
+
+    def settled(self, probe: _HopProbe, address: str, outcome: Outcome, tries: int) -> None:
+        assert probe.ttl is not None
+        self.found[probe.ttl] = (outcome, tries)
+
+    def unresolved(self, probe: _HopProbe, why: str) -> None:
+        assert probe.ttl is not None  # targets carry their address: never happens
+        self.found[probe.ttl] = (SILENT, 0)
+
+
+def _hop(ttl: int, outcome: Outcome, sent: int) -> Hop:
     if outcome.silent:
         detail = "no answer"
     elif outcome.note:
@@ -156,16 +162,25 @@ async def _hop(backend: RawBackend, target: TraceTarget, ttl: int, s: TraceSetti
     )
 
 
+async def _batch(engine: Engine, target: TraceTarget, ttls: range) -> list[Hop]:
+    probes = [
+        _HopProbe(target.host, target.address, target.protocol, target.port, ttl) for ttl in ttls
+    ]
+    hops = _Hops()
+    await engine.run(probes, hops)
+    return [_hop(ttl, *hops.found[ttl]) for ttl in ttls]
+
+
 async def trace(
-    backend: RawBackend, target: TraceTarget, settings: TraceSettings | None = None
+    backend: Backend, target: TraceTarget, settings: TraceSettings | None = None
 ) -> TraceReport:
     """Trace one flow toward its destination; the backend stays open for the caller."""
     s = settings or TraceSettings()
+    engine = Engine(backend, lambda _port: target.payload, s.engine_settings())
     hops: list[Hop] = []
     ttl = 1
     while ttl <= s.max_hops:
-        batch = range(ttl, min(ttl + s.batch, s.max_hops + 1))
-        hops += await asyncio.gather(*(_hop(backend, target, t, s) for t in batch))
+        hops += await _batch(engine, target, range(ttl, min(ttl + s.batch, s.max_hops + 1)))
         final = next((h for h in hops if h.state and h.reason != TIME_EXCEEDED), None)
         if final is not None:
             return _conclude(target, hops[: final.ttl], final)

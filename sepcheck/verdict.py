@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sepcheck.model import Expect, Severity
-from sepcheck.results import FORGED_REASONS, ProbeResult, Stage, State, Verdict
+from sepcheck.net.outcome import FORGED_REASONS
+from sepcheck.results import ProbeResult, Stage, State, Verdict
 
 FAILING_HOSTS_SHOWN = 10
 """How many failing hosts a flow row names before 'and N more'."""

@@ -15,11 +15,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sepcheck.results import SILENT, LocalResourceError, Outcome, State
+from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome, Seen
 
-OPEN = Outcome(State.OPEN, "syn-ack", None, 0.010)
-REFUSED = Outcome(State.REFUSED, "conn-refused", None, 0.010)
-UDP_REPLY = Outcome(State.OPEN, "udp-response", None, 0.020)
+OPEN = Outcome(Seen.OPEN, "syn-ack", None, 0.010)
+REFUSED = Outcome(Seen.REFUSED, "conn-refused", None, 0.010)
+UDP_REPLY = Outcome(Seen.OPEN, "udp-response", None, 0.020)
 
 T = TypeVar("T")
 
@@ -159,6 +159,7 @@ class FakeNetwork:
     """Answers passed to the engine after their try had finished (see late_answers)."""
     aborted: int = 0
     closed: bool = False
+    name: str = "fake"
 
     async def resolve(self, name: str, family: int) -> list[str]:
         self.resolve_calls.append(name)
@@ -195,10 +196,12 @@ class FakeNetwork:
             loop.call_later(outcome.rtt or 0.0, answer)
         return attempt
 
-    def start_tcp(self, address: str, port: int, done: Callable[[Outcome], None]) -> FakeTry:
+    def start_tcp(
+        self, address: str, port: int, done: Callable[[Outcome], None], ttl: int | None = None
+    ) -> FakeTry:
         return self._start(address, port, done)
 
-    def open_udp(self, address: str, port: int) -> FakeChannel:
+    def open_udp(self, address: str, port: int, ttl: int | None = None) -> FakeChannel:
         self.channels_open += 1
         return FakeChannel(self, address, port)
 

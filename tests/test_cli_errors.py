@@ -152,13 +152,13 @@ def test_a_full_reports_folder_is_said_before_probing(tmp_path: Path) -> None:
 def test_raw_mode_without_scapy_blames_the_installation(monkeypatch: pytest.MonkeyPatch) -> None:
     """As root the privilege is there: the hint must be about the broken installation, not
     about becoming root (it used to say both, and name the wrong package)."""
-    from sepcheck.net import packets, raw
+    from sepcheck.net.raw import packets, privilege
 
     def missing() -> bytes:
         raise ImportError("No module named 'scapy'")
 
     monkeypatch.setattr(packets, "syn_template", missing)
-    problem = raw.raw_problem()
+    problem = privilege.raw_problem()
     assert problem is not None
     message, hint = problem
     assert message == "raw mode needs scapy, which is missing from this installation"

@@ -8,11 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from sepcheck.engine import Engine, EngineSettings
+from sepcheck.engine import Engine, EngineSettings, RunStats
 from sepcheck.model import Expect, Protocol, Role, Severity
+from sepcheck.net.outcome import SILENT, Outcome, Seen
 from sepcheck.payloads import load_payloads
 from sepcheck.plan import Probe
-from sepcheck.results import SILENT, Outcome, ProbeResult, State
+from sepcheck.results import ProbeResult, State
+from sepcheck.run import ResultSink
 from sepcheck.timing import RateLimiter, Timing, TimingSettings
 from tests.fakes import OPEN, REFUSED, UDP_REPLY, FakeNetwork, run_virtual
 
@@ -38,11 +40,11 @@ def run(
     net: FakeNetwork, probes: list[Probe], **settings: object
 ) -> tuple[list[ProbeResult], float]:
     settings.setdefault("rate", 0)
-    engine = Engine(net, PAYLOADS, EngineSettings(**settings))  # type: ignore[arg-type]
+    engine = Engine(net, PAYLOADS.datagram, EngineSettings(**settings))  # type: ignore[arg-type]
     results: list[ProbeResult] = []
 
     async def main() -> None:
-        await engine.run(probes, results.append)
+        await engine.run(probes, ResultSink(results.append))
 
     _, elapsed = run_virtual(main)
     return results, elapsed
@@ -149,14 +151,16 @@ def test_per_host_and_global_caps() -> None:
 
 def test_window_grows_when_the_loop_keeps_up() -> None:
     net = FakeNetwork()
-    engine = Engine(net, PAYLOADS, EngineSettings(rate=0, concurrency=2048, initial_window=64))
+    engine = Engine(
+        net, PAYLOADS.datagram, EngineSettings(rate=0, concurrency=2048, initial_window=64)
+    )
     probes = [probe(f"198.18.{i // 250}.{i % 250}", 1) for i in range(3000)]
 
-    async def main() -> None:
-        await engine.run(probes, lambda r: None)
+    async def main() -> RunStats:
+        return await engine.run(probes, ResultSink(lambda r: None))
 
-    run_virtual(main)
-    assert engine.peak_window > 64
+    stats, _ = run_virtual(main)
+    assert stats.peak_window > 64
     assert net.max_total_in_flight > 64
 
 
@@ -227,11 +231,14 @@ def test_engine_applies_the_rate() -> None:
 def test_cancel_stops_and_closes_everything() -> None:
     net = FakeNetwork()
     results: list[ProbeResult] = []
-    engine = Engine(net, PAYLOADS, EngineSettings(rate=0, concurrency=4, initial_window=4))
+    engine = Engine(net, PAYLOADS.datagram, EngineSettings(rate=0, concurrency=4, initial_window=4))
 
     async def main() -> None:
         task = asyncio.create_task(
-            engine.run([probe(f"198.18.2.{i}", 137, "udp") for i in range(1, 50)], results.append)
+            engine.run(
+                [probe(f"198.18.2.{i}", 137, "udp") for i in range(1, 50)],
+                ResultSink(results.append),
+            )
         )
         await asyncio.sleep(0.5)  # every try is silent: nothing has finished yet
         task.cancel()
@@ -246,7 +253,7 @@ def test_cancel_stops_and_closes_everything() -> None:
 
 
 def test_local_error_outcomes_are_not_retried() -> None:
-    unreachable = Outcome(State.FILTERED, "net-unreach", "198.18.1.1", 0.001)
+    unreachable = Outcome(Seen.FILTERED, "net-unreach", "198.18.1.1", 0.001)
     net = FakeNetwork(script={("198.18.200.1", 1): [unreachable]})
     (result,), _ = run(net, [probe("198.18.200.1", 1)])
     assert result.attempts == 1
@@ -267,13 +274,13 @@ def test_kernel_rtts_outrank_loop_measured_ones() -> None:
 
 def test_sink_errors_end_the_run() -> None:
     net = FakeNetwork(script={("198.18.2.2", 1): [OPEN]})
-    engine = Engine(net, PAYLOADS, EngineSettings(rate=0))
+    engine = Engine(net, PAYLOADS.datagram, EngineSettings(rate=0))
 
     def sink(result: ProbeResult) -> None:
         raise RuntimeError("disk full")
 
     async def main() -> None:
-        await engine.run([probe("198.18.2.2", 1)], sink)
+        await engine.run([probe("198.18.2.2", 1)], ResultSink(sink))
 
     with pytest.raises(RuntimeError, match="disk full"):
         run_virtual(main)
@@ -299,7 +306,7 @@ def test_an_answer_to_an_earlier_try_is_ignored() -> None:
     belongs to a superseded try and settles nothing. The retry's own answer arrives after
     the probe is finished (while the next probe runs): ignored too. One result per probe,
     from the deadlines alone."""
-    late_open = Outcome(State.OPEN, "syn-ack", None, 1.5)
+    late_open = Outcome(Seen.OPEN, "syn-ack", None, 1.5)
     net = FakeNetwork(script={("198.18.2.2", 1): [late_open]}, late_answers=True)
     results, elapsed = run(
         net, [probe("198.18.2.2", 1), probe("198.18.2.3", 1)], concurrency=1, initial_window=1
@@ -317,7 +324,7 @@ def test_a_callback_fired_from_inside_expire_settles_nothing() -> None:
     """At its deadline a try reads the socket's state once more, and finds an answer; a
     backend may report that answer through the try's callback on the way. The probe is
     settled once, with what expire() returned."""
-    found = Outcome(State.REFUSED, "conn-refused", None, 1.0)
+    found = Outcome(Seen.REFUSED, "conn-refused", None, 1.0)
     net = FakeNetwork(found_at_deadline=found)
     results, _ = run(net, [probe("198.18.2.2", 1), probe("198.18.2.3", 1)])
     assert sorted((r.address, r.state, r.attempts) for r in results) == [

@@ -9,6 +9,7 @@ import contextlib
 from sepcheck.engine import Engine, EngineSettings
 from sepcheck.payloads import load_payloads
 from sepcheck.results import ProbeResult, State
+from sepcheck.run import ResultSink
 from sepcheck.timing import TimingSettings
 from tests.fakes import FakeNetwork, run_virtual
 from tests.test_engine import probe
@@ -25,13 +26,15 @@ def _interrupted_run(
         rate=RATE,
         timing=TimingSettings(initial_timeout=0.5, max_timeout=0.5, retries=1, max_retries=1),
     )
-    engine = Engine(net, load_payloads(), settings)
+    engine = Engine(net, load_payloads().datagram, settings)
     probes = [probe(f"198.18.{i // 250}.{i % 250 + 1}", 443) for i in range(count)]
     seen: list[tuple[float, ProbeResult]] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        task = loop.create_task(engine.run(probes, lambda r: seen.append((loop.time(), r))))
+        task = loop.create_task(
+            engine.run(probes, ResultSink(lambda r: seen.append((loop.time(), r))))
+        )
         await asyncio.sleep(stop_after)
         task.cancel()  # what SIGTERM does to a run
         with contextlib.suppress(asyncio.CancelledError):

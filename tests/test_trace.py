@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sepcheck.model import Protocol
-from sepcheck.results import SILENT, Outcome, State
+from sepcheck.net.outcome import SILENT, Outcome, Seen
+from sepcheck.net.protocols import Channel
 from sepcheck.trace import TraceSettings, TraceTarget, trace
 
 DEST = "198.18.2.2"
@@ -29,17 +30,31 @@ class _Try:
 
 
 class ScriptedPath:
-    """Answers a probe by its TTL: ``answer(ttl)`` is an Outcome, or None for silence."""
+    """A backend (net.protocols.Backend) that answers a probe by its TTL: ``answer(ttl)``
+    is an Outcome, or None for silence. TCP only."""
+
+    name = "scripted"
 
     def __init__(self, answer: Callable[[int], Outcome | None]) -> None:
         self.answer = answer
         self.sent: list[int] = []
+        self.times: list[float] = []
+
+    async def resolve(self, name: str, family: int) -> list[str]:
+        raise AssertionError("a trace's targets carry their address")
+
+    def open_udp(self, address: str, port: int, ttl: int | None = None) -> Channel:
+        raise AssertionError("TCP only")
+
+    def close(self) -> None:
+        pass
 
     def start_tcp(
         self, address: str, port: int, done: Callable[[Outcome], None], ttl: int | None = None
     ) -> _Try:
         assert ttl is not None
         self.sent.append(ttl)
+        self.times.append(asyncio.get_running_loop().time())
         outcome = self.answer(ttl)
         if outcome is not None:
             asyncio.get_running_loop().call_later(0.001, done, outcome)
@@ -49,16 +64,16 @@ class ScriptedPath:
 def run(path: ScriptedPath, **settings: Any) -> Any:
     target = TraceTarget(DEST, DEST, Protocol.TCP, 8014)
     quick = TraceSettings(timeout=0.02, **settings)
-    return asyncio.run(trace(path, target, quick))  # type: ignore[arg-type]
+    return asyncio.run(trace(path, target, quick))
 
 
 def exceeded(hop: str) -> Outcome:
-    return Outcome(State.FILTERED, "time-exceeded", hop, 0.001, ttl=64)
+    return Outcome(Seen.FILTERED, "time-exceeded", hop, 0.001, ttl=64)
 
 
 def test_open_path_reaches_the_destination() -> None:
     path = ScriptedPath(
-        lambda ttl: exceeded(ROUTER) if ttl == 1 else Outcome(State.OPEN, "syn-ack", DEST, ttl=63)
+        lambda ttl: exceeded(ROUTER) if ttl == 1 else Outcome(Seen.OPEN, "syn-ack", DEST, ttl=63)
     )
     report = run(path)
     assert report.reached
@@ -84,7 +99,7 @@ def test_silent_drop_names_the_last_hop_passed_and_stops_after_the_gap() -> None
 
 
 def test_admin_prohibited_names_the_router() -> None:
-    prohibited = Outcome(State.FILTERED, "admin-prohibited", ROUTER, ttl=64)
+    prohibited = Outcome(Seen.FILTERED, "admin-prohibited", ROUTER, ttl=64)
     path = ScriptedPath(lambda ttl: exceeded(ROUTER) if ttl == 1 else prohibited)
     report = run(path)
     assert report.outcome == "blocked"
@@ -97,7 +112,7 @@ def test_forged_reset_is_placed_by_its_ttl() -> None:
     # Hop 1 and 2 are routers; the reset claims the destination's address but its TTL
     # (63: one router crossed) puts its sender at hop 2.
     second = "198.18.3.1"
-    forged = Outcome(State.REFUSED, "forged-reset", DEST, ttl=63, note="reset forged by ...")
+    forged = Outcome(Seen.REFUSED, "forged-reset", DEST, ttl=63, note="reset forged by ...")
     path = ScriptedPath(
         lambda ttl: exceeded(ROUTER) if ttl == 1 else exceeded(second) if ttl == 2 else forged
     )

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sepcheck.archive import Archive, folder_lock, host_tag
+from sepcheck.backends import BackendChoice, choose
 from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.cli.app import (
     EXIT_FINDINGS,
@@ -41,13 +42,11 @@ from sepcheck.cli.validate import (
     writable_folder,
 )
 from sepcheck.diff import diff_reports
-from sepcheck.engine import Backend, EngineSettings
+from sepcheck.engine import EngineSettings
 from sepcheck.entry import noted_signal
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.localhost import local_addresses
 from sepcheck.model import ROLE_NAMES, Role
-from sepcheck.net.raw import RawBackend
-from sepcheck.net.sockets import SocketBackend
 from sepcheck.payloads import load_payloads
 from sepcheck.plan import Plan, build_plan
 from sepcheck.render.diff import diff_summary, diff_table
@@ -167,6 +166,11 @@ def _quick_topology(
             if key.startswith(prefix):
                 key = option
         raise UsageError(f"{key}: {exc.message}" if key else exc.message, hint=exc.hint) from None
+
+
+def choose_backend(raw: bool) -> BackendChoice:
+    """The network backend of this run (see sepcheck/backends.py)."""
+    return choose(raw)
 
 
 @app.command("check")
@@ -394,7 +398,7 @@ def check_command(
     if mode is ProbeMode.RAW:
         require_raw("--mode raw")
     raw = mode is ProbeMode.RAW or (mode is ProbeMode.AUTO and raw_allowed())
-    backend_factory: type[Backend] = RawBackend if raw else SocketBackend
+    backend = choose_backend(raw)
     rate = bounded("--rate", rate, *RATE_RANGE, zero="no limit", env="SEPCHECK_RATE")
     timeout = bounded("--timeout", timeout, *TIMEOUT_RANGE, env="SEPCHECK_TIMEOUT")
     outputs = split_env_outputs(outputs or [])
@@ -505,7 +509,7 @@ def check_command(
             locks.enter_context(folder_lock(output_dir, lock_wait))
         _run_and_report(
             plan=plan,
-            backend_factory=backend_factory,
+            backend=backend,
             settings=settings,
             stage=stage,
             info=info,
@@ -529,7 +533,7 @@ def check_command(
 def _run_and_report(
     *,
     plan: Plan,
-    backend_factory: type[Backend],
+    backend: BackendChoice,
     settings: EngineSettings,
     stage: Stage,
     info: VantageInfo,
@@ -563,7 +567,7 @@ def _run_and_report(
     with bar:
         run = run_check(
             plan=plan,
-            backend_factory=backend_factory,
+            backend=backend,
             payloads=load_payloads(),
             settings=settings,
             stage=stage,

@@ -23,6 +23,7 @@ from sepcheck.cli.app import (
     stdout_console,
     write_chunks,
 )
+from sepcheck.cli.validate import RATE_RANGE, bounded
 from sepcheck.errors import UsageError
 from sepcheck.model import Protocol, Role
 from sepcheck.net.raw import RawBackend
@@ -120,6 +121,15 @@ def _targets(
     return targets
 
 
+async def _trace_all(targets: list[TraceTarget], settings: TraceSettings) -> list[TraceReport]:
+    """Trace each target in turn over one raw backend."""
+    backend = RawBackend()
+    try:
+        return [await trace(backend, item, settings) for item in targets]
+    finally:
+        backend.close()
+
+
 @app.command("trace")
 @friendly_errors
 def trace_command(
@@ -152,6 +162,10 @@ def trace_command(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.05, help="Wait per probe, seconds.")
     ] = 1.0,
+    rate: Annotated[
+        float,
+        typer.Option("--rate", min=0, help="Packets per second, as check's (0: no limit)."),
+    ] = TraceSettings.rate,
     output_format: Annotated[
         TableOrJson, typer.Option("--format", "-f", help="Output format.")
     ] = TableOrJson.TABLE,
@@ -163,6 +177,7 @@ def trace_command(
     flow passes and where it dies. Needs root or CAP_NET_RAW. Exit 1 when the
     destination is not reached."""
     require_raw("trace")
+    rate = bounded("--rate", rate, *RATE_RANGE, zero="no limit")
     if ipv4 and ipv6:
         raise UsageError("-4 and -6 exclude each other", hint="give one of them, or neither")
     family = socket.AF_INET if ipv4 else socket.AF_INET6 if ipv6 else socket.AF_UNSPEC
@@ -177,20 +192,9 @@ def trace_command(
         family,
         load_payloads(),
     )
-    settings = TraceSettings(max_hops=max_hops, tries=tries, timeout=timeout)
-
-    async def run_all() -> list[TraceReport]:
-        backend = RawBackend()
-        try:
-            done = []
-            for item in targets:
-                done.append(await trace(backend, item, settings))
-            return done
-        finally:
-            backend.close()
-
+    settings = TraceSettings(max_hops=max_hops, tries=tries, timeout=timeout, rate=rate)
     try:
-        reports = asyncio.run(run_all())
+        reports = asyncio.run(_trace_all(targets, settings))
     except KeyboardInterrupt:
         stderr_console().print("sepcheck: trace interrupted", markup=False)
         raise typer.Exit(130) from None

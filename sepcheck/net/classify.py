@@ -1,4 +1,4 @@
-"""The one place where OS error numbers and ICMP type/code become states and reasons.
+"""The one place where OS error numbers and ICMP type/code become outcomes (only net/ calls it).
 
 Sources: nmap's classification (probe-semantics.md), Linux icmp_err_convert, RFC 792 and
 RFC 4443, and Winsock's error codes (a refused TCP connect is WSAECONNREFUSED 10061; an
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from sepcheck.results import State
+from sepcheck.net.outcome import Outcome, Seen
 
 # Winsock codes, so that one table serves Linux, macOS and Windows.
 WSAEACCES = 10013
@@ -19,68 +19,96 @@ WSAETIMEDOUT = 10060
 WSAECONNREFUSED = 10061
 WSAEHOSTUNREACH = 10065
 
-_ERRNO: dict[int, tuple[State, str]] = {
-    errno.ECONNREFUSED: (State.REFUSED, "conn-refused"),
-    WSAECONNREFUSED: (State.REFUSED, "conn-refused"),
-    errno.EHOSTUNREACH: (State.FILTERED, "host-unreach"),
-    WSAEHOSTUNREACH: (State.FILTERED, "host-unreach"),
-    errno.ENETUNREACH: (State.FILTERED, "net-unreach"),
-    WSAENETUNREACH: (State.FILTERED, "net-unreach"),
-    errno.EACCES: (State.FILTERED, "local-policy"),
-    errno.EPERM: (State.FILTERED, "local-policy"),
-    WSAEACCES: (State.FILTERED, "local-policy"),
-    errno.ETIMEDOUT: (State.FILTERED, "no-response"),
-    WSAETIMEDOUT: (State.FILTERED, "no-response"),
+_ERRNO: dict[int, tuple[Seen, str]] = {
+    errno.ECONNREFUSED: (Seen.REFUSED, "conn-refused"),
+    WSAECONNREFUSED: (Seen.REFUSED, "conn-refused"),
+    errno.EHOSTUNREACH: (Seen.FILTERED, "host-unreach"),
+    WSAEHOSTUNREACH: (Seen.FILTERED, "host-unreach"),
+    errno.ENETUNREACH: (Seen.FILTERED, "net-unreach"),
+    WSAENETUNREACH: (Seen.FILTERED, "net-unreach"),
+    errno.EACCES: (Seen.FILTERED, "local-policy"),
+    errno.EPERM: (Seen.FILTERED, "local-policy"),
+    WSAEACCES: (Seen.FILTERED, "local-policy"),
+    errno.ETIMEDOUT: (Seen.FILTERED, "no-response"),
+    WSAETIMEDOUT: (Seen.FILTERED, "no-response"),
 }
 if hasattr(errno, "EHOSTDOWN"):
-    _ERRNO[errno.EHOSTDOWN] = (State.FILTERED, "host-unreach")
+    _ERRNO[errno.EHOSTDOWN] = (Seen.FILTERED, "host-unreach")
 if hasattr(errno, "ENONET"):
-    _ERRNO[errno.ENONET] = (State.FILTERED, "net-unreach")
+    _ERRNO[errno.ENONET] = (Seen.FILTERED, "net-unreach")
 
 
-def classify_errno(number: int, *, udp: bool = False) -> tuple[State, str] | None:
-    """State and reason for an errno from connect(), send() or recv(); None if unknown."""
+def classify_errno(number: int, *, udp: bool = False) -> tuple[Seen, str] | None:
+    """Seen and reason for an errno from connect(), send() or recv(); None if unknown."""
     if number == WSAECONNRESET and udp:
-        return (State.REFUSED, "port-unreach")
+        return (Seen.REFUSED, "port-unreach")
     if number in (errno.ECONNREFUSED, WSAECONNREFUSED) and udp:
-        return (State.REFUSED, "port-unreach")
+        return (Seen.REFUSED, "port-unreach")
     return _ERRNO.get(number)
 
 
 _ICMP4_UNREACH = {
-    0: (State.FILTERED, "net-unreach"),
-    1: (State.FILTERED, "host-unreach"),
-    2: (State.FILTERED, "proto-unreach"),
-    3: (State.REFUSED, "port-unreach"),
-    6: (State.FILTERED, "net-unreach"),  # destination network unknown
-    7: (State.FILTERED, "host-unreach"),  # destination host unknown
-    9: (State.FILTERED, "net-prohibited"),
-    10: (State.FILTERED, "host-prohibited"),
-    11: (State.FILTERED, "net-unreach"),  # for type of service
-    12: (State.FILTERED, "host-unreach"),  # for type of service
-    13: (State.FILTERED, "admin-prohibited"),
+    0: (Seen.FILTERED, "net-unreach"),
+    1: (Seen.FILTERED, "host-unreach"),
+    2: (Seen.FILTERED, "proto-unreach"),
+    3: (Seen.REFUSED, "port-unreach"),
+    6: (Seen.FILTERED, "net-unreach"),  # destination network unknown
+    7: (Seen.FILTERED, "host-unreach"),  # destination host unknown
+    9: (Seen.FILTERED, "net-prohibited"),
+    10: (Seen.FILTERED, "host-prohibited"),
+    11: (Seen.FILTERED, "net-unreach"),  # for type of service
+    12: (Seen.FILTERED, "host-unreach"),  # for type of service
+    13: (Seen.FILTERED, "admin-prohibited"),
 }
 _ICMP6_UNREACH = {
-    0: (State.FILTERED, "net-unreach"),  # no route to destination
-    1: (State.FILTERED, "admin-prohibited"),
-    2: (State.FILTERED, "beyond-scope"),
-    3: (State.FILTERED, "host-unreach"),  # address unreachable
-    4: (State.REFUSED, "port-unreach"),
-    5: (State.FILTERED, "policy-fail"),  # source address failed ingress/egress policy
-    6: (State.FILTERED, "reject-route"),
+    0: (Seen.FILTERED, "net-unreach"),  # no route to destination
+    1: (Seen.FILTERED, "admin-prohibited"),
+    2: (Seen.FILTERED, "beyond-scope"),
+    3: (Seen.FILTERED, "host-unreach"),  # address unreachable
+    4: (Seen.REFUSED, "port-unreach"),
+    5: (Seen.FILTERED, "policy-fail"),  # source address failed ingress/egress policy
+    6: (Seen.FILTERED, "reject-route"),
 }
 
 
-def classify_icmp(version: int, icmp_type: int, code: int) -> tuple[State, str] | None:
-    """State and reason for an ICMP (v4) or ICMPv6 error about our probe."""
+def classify_icmp(version: int, icmp_type: int, code: int) -> tuple[Seen, str] | None:
+    """Seen and reason for an ICMP (v4) or ICMPv6 error about our probe."""
     if version == 4:
         if icmp_type == 3:
-            return _ICMP4_UNREACH.get(code, (State.FILTERED, f"unreach-code-{code}"))
+            return _ICMP4_UNREACH.get(code, (Seen.FILTERED, f"unreach-code-{code}"))
         if icmp_type == 11:
-            return (State.FILTERED, "time-exceeded")
+            return (Seen.FILTERED, "time-exceeded")
         return None
     if icmp_type == 1:
-        return _ICMP6_UNREACH.get(code, (State.FILTERED, f"unreach-code-{code}"))
+        return _ICMP6_UNREACH.get(code, (Seen.FILTERED, f"unreach-code-{code}"))
     if icmp_type == 3:
-        return (State.FILTERED, "time-exceeded")
+        return (Seen.FILTERED, "time-exceeded")
     return None
+
+
+def errno_outcome(number: int, rtt: float | None = None, *, udp: bool) -> Outcome:
+    """The outcome of a try that failed with OS error ``number``. A RST (or an errno read
+    without the error queue) says nothing of who sent it: only raw mode can tell a host's
+    RST from a firewall's forgery, so ``reply_from`` stays unknown."""
+    found = classify_errno(number, udp=udp)
+    if found is None:
+        return Outcome(Seen.FILTERED, f"errno-{errno.errorcode.get(number, number)}")
+    state, reason = found
+    return Outcome(state, reason, None, rtt)
+
+
+def icmp_outcome(
+    version: int,
+    icmp_type: int,
+    code: int,
+    sender: str | None,
+    rtt: float | None,
+    *,
+    rtt_exact: bool = False,
+    ttl: int | None = None,
+) -> Outcome | None:
+    """The outcome an ICMP error about our probe gives, or None when it is no verdict."""
+    found = classify_icmp(version, icmp_type, code)
+    if found is None:
+        return None
+    return Outcome(found[0], found[1], sender, rtt, rtt_exact, ttl)

@@ -18,7 +18,7 @@ from scapy.layers.inet6 import (
     IPv6,
 )
 
-from sepcheck.net import packets
+from sepcheck.net.raw import packets
 
 ports = st.integers(1, 65535)
 u32 = st.integers(0, 2**32 - 1)

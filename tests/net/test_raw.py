@@ -10,8 +10,9 @@ import socket
 
 import pytest
 
+from sepcheck.net.outcome import Outcome, Seen
 from sepcheck.net.raw import RawBackend, raw_problem
-from sepcheck.results import Outcome, State
+from sepcheck.net.raw.tries import RawUdpChannel
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or raw_problem() is not None, reason="raw sockets need root and scapy"
@@ -34,6 +35,7 @@ def test_udp_answer_found_at_the_deadline_is_returned_once() -> None:
             server.sendto(b"pong", peer)
             # Block (a busy loop) until the reply waits on the probe's socket; the loop
             # gets no chance to run the readiness callback.
+            assert isinstance(channel, RawUdpChannel)
             assert select.select([channel.sock], [], [], 2)[0]
             outcome = attempt.expire()
             channel.close()
@@ -44,7 +46,7 @@ def test_udp_answer_found_at_the_deadline_is_returned_once() -> None:
 
     outcome, heard = asyncio.run(main())
     assert heard == []
-    assert (outcome.state, outcome.reason, outcome.ttl) == (State.OPEN, "udp-response", 64)
+    assert (outcome.state, outcome.reason, outcome.ttl) == (Seen.OPEN, "udp-response", 64)
 
 
 def test_tcp_reset_and_syn_ack_with_a_reference_ttl() -> None:
@@ -70,13 +72,13 @@ def test_tcp_reset_and_syn_ack_with_a_reference_ttl() -> None:
 
     opened, refused = asyncio.run(main())
     assert (opened.state, opened.reason, opened.reply_from, opened.ttl) == (
-        State.OPEN,
+        Seen.OPEN,
         "syn-ack",
         "127.0.0.1",
         64,
     )
     assert opened.rtt_exact
-    assert (refused.state, refused.reason) == (State.REFUSED, "reset")
+    assert (refused.state, refused.reason) == (Seen.REFUSED, "reset")
     assert refused.note == "reset (ttl 64, as the host's own replies)"
 
 
@@ -100,7 +102,7 @@ def test_close_releases_every_socket() -> None:
 def test_the_kernel_keeps_other_tcp_traffic_off_the_raw_socket(address: str) -> None:
     """A busy server's own TCP traffic never reaches the event loop: only segments to the
     probes' source port are queued on the raw socket."""
-    from sepcheck.net import packets
+    from sepcheck.net.raw import packets
 
     async def main() -> tuple[list[int], int]:
         backend = RawBackend()

@@ -15,8 +15,9 @@ import pytest
 
 from sepcheck.net import errqueue
 from sepcheck.net.classify import WSAECONNRESET, classify_errno, classify_icmp
-from sepcheck.net.sockets import SocketBackend, _Poller
-from sepcheck.results import Outcome, State
+from sepcheck.net.linux import LinuxBackend
+from sepcheck.net.outcome import Outcome, Seen
+from sepcheck.net.poller import Poller
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux error queue")
 
@@ -80,7 +81,7 @@ async def settle(start: Callable[[Callable[[Outcome], None]], Any], wait: float)
 
 def tcp(port: int, wait: float = 1.0) -> Outcome:
     async def main() -> Outcome:
-        backend = SocketBackend()
+        backend = LinuxBackend()
         try:
             return await settle(lambda done: backend.start_tcp("127.0.0.1", port, done), wait)
         finally:
@@ -91,7 +92,7 @@ def tcp(port: int, wait: float = 1.0) -> Outcome:
 
 def udp(port: int, wait: float = 1.0) -> Outcome:
     async def main() -> Outcome:
-        backend = SocketBackend()
+        backend = LinuxBackend()
         channel = backend.open_udp("127.0.0.1", port)
         try:
             return await settle(lambda done: channel.send(b"hello", done), wait)
@@ -104,16 +105,16 @@ def udp(port: int, wait: float = 1.0) -> Outcome:
 
 def _loop_never_notices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulate an event loop too busy to run readiness callbacks before the deadline."""
-    monkeypatch.setattr(_Poller, "watch", lambda self, fd, write, callback: None)
+    monkeypatch.setattr(Poller, "watch", lambda self, fd, write, callback: None)
 
 
 def test_tcp_open_and_refused(tcp_listener: int) -> None:
     opened = tcp(tcp_listener)
-    assert opened.state is State.OPEN
+    assert opened.state is Seen.OPEN
     assert opened.reason == "syn-ack"
     assert opened.rtt is not None
     refused = tcp(closed_port(socket.SOCK_STREAM))
-    assert refused.state is State.REFUSED
+    assert refused.state is Seen.REFUSED
     assert refused.reason == "conn-refused"
     assert refused.reply_from is None  # connect mode cannot tell who sent a RST
 
@@ -126,7 +127,7 @@ def test_late_loop_still_sees_the_open_port(
 
     _loop_never_notices(monkeypatch)
     outcome = tcp(tcp_listener, 0.05)
-    assert outcome.state is State.OPEN
+    assert outcome.state is Seen.OPEN
     # The loop's lag is not reported as network RTT: the kernel's measure, or nothing.
     if sys.platform.startswith("linux"):
         assert outcome.rtt_exact
@@ -138,7 +139,7 @@ def test_late_loop_still_sees_the_open_port(
 
 def test_udp_reply_is_open(udp_responder: int) -> None:
     outcome = udp(udp_responder)
-    assert outcome.state is State.OPEN
+    assert outcome.state is Seen.OPEN
     assert outcome.reason == "udp-response"
 
 
@@ -146,13 +147,13 @@ def test_udp_late_loop_still_sees_the_reply(
     udp_responder: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _loop_never_notices(monkeypatch)
-    assert udp(udp_responder, 0.2).state is State.OPEN
+    assert udp(udp_responder, 0.2).state is Seen.OPEN
 
 
 @linux_only
 def test_udp_closed_port_names_who_answered() -> None:
     outcome = udp(closed_port(socket.SOCK_DGRAM))
-    assert outcome.state is State.REFUSED
+    assert outcome.state is Seen.REFUSED
     assert outcome.reason == "port-unreach"
     assert outcome.reply_from == "127.0.0.1"
 
@@ -181,27 +182,27 @@ def test_errqueue_parse() -> None:
 @pytest.mark.parametrize(
     ("version", "kind", "code", "state", "reason"),
     [
-        (4, 3, 3, State.REFUSED, "port-unreach"),
-        (4, 3, 13, State.FILTERED, "admin-prohibited"),
-        (4, 3, 0, State.FILTERED, "net-unreach"),
-        (4, 3, 1, State.FILTERED, "host-unreach"),
-        (4, 3, 10, State.FILTERED, "host-prohibited"),
-        (6, 1, 4, State.REFUSED, "port-unreach"),
-        (6, 1, 1, State.FILTERED, "admin-prohibited"),
-        (6, 1, 0, State.FILTERED, "net-unreach"),
-        (6, 1, 3, State.FILTERED, "host-unreach"),
+        (4, 3, 3, Seen.REFUSED, "port-unreach"),
+        (4, 3, 13, Seen.FILTERED, "admin-prohibited"),
+        (4, 3, 0, Seen.FILTERED, "net-unreach"),
+        (4, 3, 1, Seen.FILTERED, "host-unreach"),
+        (4, 3, 10, Seen.FILTERED, "host-prohibited"),
+        (6, 1, 4, Seen.REFUSED, "port-unreach"),
+        (6, 1, 1, Seen.FILTERED, "admin-prohibited"),
+        (6, 1, 0, Seen.FILTERED, "net-unreach"),
+        (6, 1, 3, Seen.FILTERED, "host-unreach"),
     ],
 )
-def test_icmp_table(version: int, kind: int, code: int, state: State, reason: str) -> None:
+def test_icmp_table(version: int, kind: int, code: int, state: Seen, reason: str) -> None:
     assert classify_icmp(version, kind, code) == (state, reason)
 
 
 def test_errno_table_covers_windows_and_posix() -> None:
-    assert classify_errno(errno.ECONNREFUSED) == (State.REFUSED, "conn-refused")
-    assert classify_errno(10061) == (State.REFUSED, "conn-refused")
-    assert classify_errno(errno.ECONNREFUSED, udp=True) == (State.REFUSED, "port-unreach")
-    assert classify_errno(WSAECONNRESET, udp=True) == (State.REFUSED, "port-unreach")
-    assert classify_errno(errno.EACCES) == (State.FILTERED, "local-policy")
-    assert classify_errno(errno.EPERM) == (State.FILTERED, "local-policy")
-    assert classify_errno(errno.ENETUNREACH) == (State.FILTERED, "net-unreach")
-    assert classify_errno(errno.EHOSTUNREACH) == (State.FILTERED, "host-unreach")
+    assert classify_errno(errno.ECONNREFUSED) == (Seen.REFUSED, "conn-refused")
+    assert classify_errno(10061) == (Seen.REFUSED, "conn-refused")
+    assert classify_errno(errno.ECONNREFUSED, udp=True) == (Seen.REFUSED, "port-unreach")
+    assert classify_errno(WSAECONNRESET, udp=True) == (Seen.REFUSED, "port-unreach")
+    assert classify_errno(errno.EACCES) == (Seen.FILTERED, "local-policy")
+    assert classify_errno(errno.EPERM) == (Seen.FILTERED, "local-policy")
+    assert classify_errno(errno.ENETUNREACH) == (Seen.FILTERED, "net-unreach")
+    assert classify_errno(errno.EHOSTUNREACH) == (Seen.FILTERED, "host-unreach")

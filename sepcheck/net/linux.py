@@ -1,9 +1,12 @@
-"""The real backend: non-blocking sockets driven by the event loop's reader/writer hooks.
+"""The Linux backend (the default there): non-blocking sockets on the backend's own epoll set.
 
 One socket per TCP try, one per UDP probe (reused across its retries so a late reply
 still counts). No stream objects, no coroutine and no future per probe: a try is a socket
 and a callback, and the engine owns the timer. That keeps the per-probe cost low enough
-for tens of thousands of probes a second (see bench/).
+for tens of thousands of probes a second (see bench/). Linux-only features it uses, each
+for a reason: its own epoll set (``poller.py``: one epoll_ctl per socket), the error queue
+(``errqueue.py``: who sent an ICMP error, without privileges), TCP_INFO (the kernel's RTT)
+and SOCK_NONBLOCK. ``portable.py`` is the same job with what every platform has.
 
 Why a busy event loop cannot turn an open port into "filtered" here: the kernel completes
 the TCP handshake (and queues UDP replies and ICMP errors) whether or not the loop is
@@ -15,91 +18,36 @@ open connections come from the kernel (TCP_INFO), free of the loop's lag.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import errno
-import select
 import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
 
 from sepcheck.net import errqueue
-from sepcheck.net.classify import classify_errno, classify_icmp
-from sepcheck.results import SILENT, LocalResourceError, Outcome, State
+from sepcheck.net.classify import errno_outcome, icmp_outcome
+from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome, Seen
+from sepcheck.net.plumbing import (
+    IN_PROGRESS,
+    RESOURCE_ERRNOS,
+    FailedChannel,
+    SettledTry,
+    failed_start,
+    new_socket,
+    resolve_addresses,
+    send_datagram,
+    set_ttl,
+)
+from sepcheck.net.poller import Poller, running_poller
+from sepcheck.net.protocols import Channel, Done, Try
 
 # struct linger: two ints on POSIX, two u_shorts on Windows.
-_LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
-_EMFILE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS)
-_LINUX = sys.platform.startswith("linux")
-_TCP_INFO = getattr(socket, "TCP_INFO", None) if _LINUX else None
+LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
+"""SO_LINGER with a zero timeout: close() sends RST, no TIME_WAIT on our side."""
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
 _TCPI_RTT = struct.Struct("=I")
 _TCPI_RTT_OFFSET = 68  # struct tcp_info: tcpi_rtt, in microseconds (Linux)
 _SOL_SOCKET, _SO_ERROR, _SO_LINGER = socket.SOL_SOCKET, socket.SO_ERROR, socket.SO_LINGER
-
-Done = Callable[[Outcome], None]
-
-
-class _Poller:
-    """Readiness for many short-lived sockets at the cost of one epoll_ctl each.
-
-    The event loop's add_writer/add_reader cost far more per socket (uvloop builds a poll
-    handle each time), and a probe socket lives for one try. On Linux the backend keeps
-    its own epoll set and lets the loop watch only that one descriptor; closing a socket
-    drops it from the set, so removal costs nothing. Elsewhere the loop's hooks are used.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.callbacks: dict[int, Callable[[], None]] = {}
-        self.epoll = select.epoll() if hasattr(select, "epoll") else None
-        if self.epoll is not None:
-            loop.add_reader(self.epoll.fileno(), self._dispatch)
-
-    def watch(self, fd: int, write: bool, callback: Callable[[], None]) -> None:
-        if self.epoll is None:
-            (self.loop.add_writer if write else self.loop.add_reader)(fd, callback)
-            return
-        self.callbacks[fd] = callback
-        self.epoll.register(fd, _EPOLLOUT if write else _EPOLLIN)
-
-    def unwatch(self, fd: int, write: bool, closing: bool = False) -> None:
-        """Stop watching ``fd``; ``closing``: the socket is about to be closed, which
-        removes it from the epoll set by itself."""
-        if self.epoll is None:
-            (self.loop.remove_writer if write else self.loop.remove_reader)(fd)
-            return
-        if self.callbacks.pop(fd, None) is not None and not closing:
-            with contextlib.suppress(OSError, ValueError):
-                self.epoll.unregister(fd)
-
-    def _dispatch(self) -> None:
-        assert self.epoll is not None
-        callbacks = self.callbacks
-        for fd, _ in self.epoll.poll(0, 4096):
-            callback = callbacks.get(fd)
-            if callback is not None:
-                callback()
-
-    def close(self) -> None:
-        if self.epoll is not None:
-            self.loop.remove_reader(self.epoll.fileno())
-            self.epoll.close()
-            self.epoll = None
-        self.callbacks.clear()
-
-
-def running_poller(current: _Poller | None) -> _Poller:
-    """``current`` if it serves the running loop, else a new poller for it."""
-    loop = asyncio.get_running_loop()
-    if current is None or current.loop is not loop:
-        return _Poller(loop)
-    return current
-
-
-_EPOLLOUT = getattr(select, "EPOLLOUT", 4)
-_EPOLLIN = getattr(select, "EPOLLIN", 1)
 
 
 def _kernel_rtt(sock: socket.socket) -> float | None:
@@ -116,63 +64,11 @@ def _kernel_rtt(sock: socket.socket) -> float | None:
     return micros / 1e6 if micros else None
 
 
-_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
-
-
-async def resolve_addresses(name: str, family: int) -> list[str]:
-    """The addresses of ``name`` (the resolver's order, without repeats), for any backend."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(name, None, family=family, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def _new_socket(address: str, kind: socket.SocketKind) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        # SOCK_NONBLOCK (Linux) saves the extra system call of setblocking().
-        sock = socket.socket(family, kind | _NONBLOCK)
-    except OSError as exc:
-        if exc.errno in _EMFILE:
-            raise LocalResourceError(exc.errno, exc.strerror) from None
-        raise
-    if not _NONBLOCK:
-        sock.setblocking(False)
-    return sock
-
-
 def _from_queue(sock: socket.socket, rtt: float | None) -> Outcome | None:
     queued = errqueue.read(sock)
     if queued is None or not queued.from_icmp:
         return None
-    found = classify_icmp(queued.ip_version, queued.icmp_type, queued.icmp_code)
-    if found is None:
-        return None
-    state, reason = found
-    return Outcome(state, reason, queued.offender, rtt)
-
-
-def _errno_outcome(err: int, rtt: float | None, *, udp: bool) -> Outcome:
-    found = classify_errno(err, udp=udp)
-    if found is None:
-        return Outcome(State.FILTERED, f"errno-{errno.errorcode.get(err, err)}", None, None)
-    state, reason = found
-    # A RST (or an errno without the error queue) says nothing of who sent it: only raw
-    # mode can tell a host's RST from a firewall's forgery, so reply_from stays unknown.
-    return Outcome(state, reason, None, rtt)
-
-
-def send_datagram(sock: socket.socket, payload: bytes) -> Outcome | None:
-    """Send one UDP try; the outcome when the local stack refuses it at once (no route, a
-    local firewall), None when it left (or the buffer is full: the try stays silent)."""
-    try:
-        sock.send(payload)
-    except BlockingIOError:
-        return None
-    except OSError as exc:
-        if exc.errno in _EMFILE:
-            raise LocalResourceError(exc.errno, exc.strerror) from None
-        return _errno_outcome(exc.errno or 0, None, udp=True)
-    return None
+    return icmp_outcome(queued.ip_version, queued.icmp_type, queued.icmp_code, queued.offender, rtt)
 
 
 class TcpTry:
@@ -181,21 +77,24 @@ class TcpTry:
 
     __slots__ = ("address", "done", "fd", "loop", "poller", "sent", "sock")
 
-    def __init__(self, poller: _Poller, address: str, port: int, done: Done) -> None:
+    def __init__(
+        self, poller: Poller, address: str, port: int, done: Done, ttl: int | None
+    ) -> None:
         self.poller = poller
         self.loop = loop = poller.loop
         self.address = address
         self.done = done
-        sock = self.sock = _new_socket(address, socket.SOCK_STREAM)
+        sock = self.sock = new_socket(address, socket.SOCK_STREAM)
         self.fd = -1
         try:
             errqueue.enable(sock)
+            set_ttl(sock, ttl)
             self.sent = time.monotonic()
             err = sock.connect_ex((address, port))
         except BaseException:
             sock.close()
             raise
-        if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035):
+        if err in IN_PROGRESS:
             self.fd = sock.fileno()
             poller.watch(self.fd, True, self._ready)
             return
@@ -240,18 +139,18 @@ class TcpTry:
                 # Close a connected socket with RST: no TIME_WAIT pile-up on our side over
                 # thousands of probes (the other outcomes send nothing on close).
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _LINGER_RESET)
+                    sock.setsockopt(_SOL_SOCKET, _SO_LINGER, LINGER_RESET)
                 kernel = _kernel_rtt(sock)
                 if kernel is not None:
-                    return Outcome(State.OPEN, "syn-ack", self.address, kernel, rtt_exact=True)
-                return Outcome(State.OPEN, "syn-ack", self.address, rtt)
-            if err in _EMFILE:
+                    return Outcome(Seen.OPEN, "syn-ack", self.address, kernel, rtt_exact=True)
+                return Outcome(Seen.OPEN, "syn-ack", self.address, rtt)
+            if err in RESOURCE_ERRNOS:
                 raise LocalResourceError(err, "local resources exhausted")
             if not immediate:
                 queued = _from_queue(sock, rtt)
                 if queued is not None:
                     return queued
-            return _errno_outcome(err, None if immediate else rtt, udp=False)
+            return errno_outcome(err, None if immediate else rtt, udp=False)
         finally:
             sock.close()
 
@@ -262,13 +161,14 @@ class UdpChannel:
 
     __slots__ = ("address", "done", "fd", "loop", "poller", "sent", "sock")
 
-    def __init__(self, poller: _Poller, address: str, port: int) -> None:
+    def __init__(self, poller: Poller, address: str, port: int, ttl: int | None) -> None:
         self.poller = poller
         self.loop = poller.loop
         self.address = address
-        sock = self.sock = _new_socket(address, socket.SOCK_DGRAM)
+        sock = self.sock = new_socket(address, socket.SOCK_DGRAM)
         try:
             errqueue.enable(sock)
+            set_ttl(sock, ttl)
             sock.connect((address, port))
         except BaseException:
             sock.close()
@@ -321,8 +221,8 @@ class UdpChannel:
         except (BlockingIOError, InterruptedError):
             return SILENT
         except OSError as exc:
-            return _errno_outcome(exc.errno or 0, elapsed, udp=True)
-        return Outcome(State.OPEN, "udp-response", self.address, elapsed)
+            return errno_outcome(exc.errno or 0, elapsed, udp=True)
+        return Outcome(Seen.OPEN, "udp-response", self.address, elapsed)
 
     def abort(self) -> None:
         self.close()
@@ -333,14 +233,16 @@ class UdpChannel:
         self.sock.close()
 
 
-class SocketBackend:
+class LinuxBackend:
     """Probes over the host's own TCP/IP stack. Needs no privileges. Use it inside the
     event loop that runs the probes, and ``close()`` it when the run is over."""
 
-    def __init__(self) -> None:
-        self._poller: _Poller | None = None
+    name = "linux"
 
-    def _poll(self) -> _Poller:
+    def __init__(self) -> None:
+        self._poller: Poller | None = None
+
+    def _poll(self) -> Poller:
         self._poller = running_poller(self._poller)
         return self._poller
 
@@ -352,8 +254,18 @@ class SocketBackend:
     async def resolve(self, name: str, family: int) -> list[str]:
         return await resolve_addresses(name, family)
 
-    def start_tcp(self, address: str, port: int, done: Done) -> TcpTry:
-        return TcpTry(self._poll(), address, port, done)
+    def start_tcp(self, address: str, port: int, done: Done, ttl: int | None = None) -> Try:
+        try:
+            return TcpTry(self._poll(), address, port, done, ttl)
+        except LocalResourceError:
+            raise
+        except OSError as exc:
+            return SettledTry(failed_start(exc, udp=False), done)
 
-    def open_udp(self, address: str, port: int) -> UdpChannel:
-        return UdpChannel(self._poll(), address, port)
+    def open_udp(self, address: str, port: int, ttl: int | None = None) -> Channel:
+        try:
+            return UdpChannel(self._poll(), address, port, ttl)
+        except LocalResourceError:
+            raise
+        except OSError as exc:
+            return FailedChannel(failed_start(exc, udp=True))

@@ -1,0 +1,59 @@
+"""Which network backend a run uses, chosen once per run (the report names it).
+
+- ``linux``: the default on Linux (net/linux.py): its own epoll set, the kernel's error
+  queue (who sent an ICMP error), TCP_INFO RTTs; runs of 2,000 probes or more are spread
+  over forked worker processes (run.py).
+- ``portable``: the default elsewhere (net/portable.py): selectors and plain socket errors
+  only, one process. ``SEPCHECK_BACKEND=portable`` forces it on Linux, for tests and
+  support (the same states; reasons may say less).
+- ``raw``: ``--mode raw`` (net/raw/): raw sockets, root or CAP_NET_RAW, Linux.
+
+Backends are imported only when chosen: a run loads one of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sepcheck.errors import UsageError
+from sepcheck.net.protocols import Backend
+
+ENV = "SEPCHECK_BACKEND"
+NAMES = ("linux",)
+"""What SEPCHECK_BACKEND accepts (raw is chosen with --mode)."""
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    name: str
+    factory: Callable[[], Backend]
+    workers: bool
+    """May the run fork worker processes (Linux only, and only with the Linux-only paths:
+    the portable backend runs as it would on Windows or macOS, in one process)."""
+
+
+def _linux() -> Backend:
+    from sepcheck.net.linux import LinuxBackend
+
+    return LinuxBackend()
+
+
+def _raw() -> Backend:
+    from sepcheck.net.raw import RawBackend
+
+    return RawBackend()
+
+
+def choose(raw: bool, environ: dict[str, str] | None = None) -> BackendChoice:
+    """The backend for a run: raw when asked, else SEPCHECK_BACKEND, else by platform."""
+    if raw:
+        return BackendChoice("raw", _raw, workers=True)
+    wanted = (os.environ if environ is None else environ).get(ENV, "").strip().lower()
+    if wanted and wanted not in NAMES:
+        raise UsageError(
+            f"{ENV}={wanted!r}: unknown backend",
+            hint=f"use one of: {', '.join(NAMES)} (or leave it unset)",
+        )
+    return BackendChoice("linux", _linux, workers=True)
