@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from types import FrameType
 
 EXIT_INTERRUPTED = 130
@@ -59,6 +60,13 @@ def noted_signal() -> str | None:
 
 def main() -> None:
     stop_now_on_signals()
+    if sys.argv[1:] == ["--version"]:
+        # The one answer that needs nothing of the command line: without typer, rich and
+        # the commands, it comes in the time Python takes to start (bench/startup.py).
+        from sepcheck import __version__
+
+        sys.stdout.write(f"sepcheck {__version__}\n")
+        return
     from sepcheck.cli import main as cli_main
 
     cli_main()

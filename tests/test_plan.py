@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +13,7 @@ import pytest
 from sepcheck.catalogue import Catalogue
 from sepcheck.errors import TopologyError
 from sepcheck.model import Expect, Protocol, Role
-from sepcheck.plan import Plan, SkipReason, Vantage, build_plan, infer_vantage
+from sepcheck.plan import Plan, Probe, SkipReason, Vantage, build_plan, infer_vantage
 from sepcheck.topology import load_topology
 
 Write = Callable[[str, str], Path]
@@ -93,6 +96,18 @@ def test_client_plan(write: Write, catalogue: Catalogue) -> None:
     assert all(p.source is Role.CLIENT for p in probes)
     # Manager-side flows never show up for a client.
     assert not any(p.flow.startswith("manager-") for p in probes)
+    # Plan probes go with the system's TTL (only `trace` sets its own); the property is
+    # not a field, so it costs nothing per probe and changes no equality.
+    assert {p.ttl for p in probes} == {None}
+    assert "ttl" not in {f.name for f in dataclasses.fields(Probe)}
+
+
+def test_the_plan_loads_without_pydantic() -> None:
+    """The site model's values are validated once, by the catalogue and the topology; the
+    plan itself (and so the engine's view of a probe) needs no pydantic at import."""
+    code = "import sys, sepcheck.plan; print('pydantic' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_local_flows_probe_loopback(write: Write, catalogue: Catalogue) -> None:

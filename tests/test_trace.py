@@ -13,6 +13,7 @@ from sepcheck.model import Protocol
 from sepcheck.net.outcome import SILENT, Outcome, Seen
 from sepcheck.net.protocols import Channel
 from sepcheck.trace import TraceSettings, TraceTarget, trace
+from tests.fakes import run_virtual
 
 DEST = "198.18.2.2"
 ROUTER = "198.18.1.1"
@@ -141,3 +142,34 @@ def test_max_hops_bounds_the_probes(max_hops: int) -> None:
     assert report.last_passed.ttl == max_hops
     assert report.dies_after_ttl is None
     assert f"still on its way after {max_hops} hops" in report.summary
+
+
+def test_hops_go_through_the_engines_rate_limit() -> None:
+    """A trace sends through the same engine as check: --rate paces its probes too (it
+    used to send a whole batch at once, whatever the limit)."""
+    target = TraceTarget(DEST, DEST, Protocol.TCP, 8014)
+
+    def answer(ttl: int) -> Outcome:
+        return exceeded(ROUTER) if ttl < 8 else Outcome(Seen.OPEN, "syn-ack", DEST, ttl=57)
+
+    limited = ScriptedPath(answer)
+    report, _ = run_virtual(lambda: trace(limited, target, TraceSettings(timeout=0.5, rate=100)))
+    assert report.reached
+    assert limited.sent == list(range(1, 9))
+    # 100 per second in bursts of 2: the 8th probe leaves 60 ms after the first.
+    assert limited.times[-1] - limited.times[0] == pytest.approx(0.06, abs=0.011)
+    free = ScriptedPath(answer)
+    run_virtual(lambda: trace(free, target, TraceSettings(timeout=0.5, rate=0)))
+    assert free.times[-1] == free.times[0]
+
+
+def test_a_hops_tries_are_the_engines_retries_with_a_fixed_timeout() -> None:
+    """tries=3: a silent hop is probed three times, each try waiting the full timeout (no
+    adaptive shortening: far hops answer later than near ones)."""
+    target = TraceTarget(DEST, DEST, Protocol.TCP, 8014)
+    path = ScriptedPath(lambda ttl: exceeded(ROUTER) if ttl == 1 else None)
+    settings = TraceSettings(timeout=0.4, tries=3, batch=2, gap=1, rate=0)
+    report, elapsed = run_virtual(lambda: trace(path, target, settings))
+    assert [h.probes for h in report.hops] == [1, 3]
+    assert path.sent == [1, 2, 2, 2]
+    assert elapsed == pytest.approx(3 * 0.4, abs=0.01)

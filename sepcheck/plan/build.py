@@ -1,250 +1,28 @@
-"""The plan: catalogue x topology x vantage -> the probes this host should send.
+"""Building the plan: catalogue x topology x vantage -> planned flows and the reasons for
+the rest.
 
-Pure and lazy: ``Plan.probes()`` walks host specs as it goes, so a /16 of clients is never
-held in memory, and ``Plan.total`` is known before anything is walked. Entries that are
-not planned are kept with the reason (wrong version, feature off, no hosts for the role,
-skipped by the user), so the user sees why a flow is missing, and required flows with no
-destination hosts are reported as gaps.
+Every entry whose source is one of the vantage's roles (and the roles they imply) is
+either planned toward the destination role's hosts or kept with why it is not (wrong
+version, feature off, another member of its group chosen, carried by the proxy, no hosts,
+the wrong OS or IP version, or contradicted by a required flow of another role).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from ipaddress import ip_address
+from typing import TYPE_CHECKING
 
-from sepcheck.catalogue import Catalogue, Entry
-from sepcheck.hosts import (
-    AddressSpec,
-    FileSpec,
-    HostSpec,
-    IPAddress,
-    NameSpec,
-    NetworkSpec,
-    RangeSpec,
-    Target,
-)
-from sepcheck.model import Expect, Protocol, Role, Scope, Severity
-from sepcheck.topology import Topology
+from sepcheck.hosts import FileSpec, HostSpec
+from sepcheck.model import Expect, Role, Scope
+from sepcheck.plan.flows import FlowPlan, GroupPlan, Plan
+from sepcheck.plan.skips import Skipped, SkipReason
+from sepcheck.plan.targets import LOOPBACK, IPv4Part, spec_key, spec_version
+from sepcheck.plan.vantage import Vantage
 
-LOOPBACK = AddressSpec("127.0.0.1", ip_address("127.0.0.1"))
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One probe to send: a flow toward one destination address or name."""
-
-    flow: str
-    source: Role
-    destination: Role
-    host: str
-    address: str | None
-    spec: str
-    protocol: Protocol
-    port: int
-    expect: Expect
-    severity: Severity
-    group: str | None = None
-    """Group of alternatives the flow belongs to (one member working is enough)."""
-    also: tuple[str, ...] = ()
-    """Other flows that need this same (address, protocol, port): probed once, judged for
-    each of them."""
-    ipv4_only: bool = False
-    """A name is resolved to IPv4 only (NetBIOS over TCP/IP has no IPv6 form)."""
-
-    @property
-    def ttl(self) -> int | None:
-        """TTL (IPv6: hop limit) to send with; None: the system's default. Plan probes
-        always use the default; `sepcheck trace` sends its own probes with rising TTLs."""
-        return None
-
-
-class SkipReason(StrEnum):
-    VERSION = "version"
-    SKIPPED = "skipped"
-    FEATURE = "feature"
-    SETTING = "setting"
-    PROXY = "proxy"
-    UNUSED = "unused"
-    CONTRADICTED = "contradicted"
-    IPV4_ONLY = "ipv4-only"
-    OS = "os"
-    NO_HOSTS = "no-hosts"
-    GAP = "gap"
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An entry this vantage would send but does not (or not to every host), and why."""
-
-    entry: Entry
-    reason: SkipReason
-    detail: str
-
-
-def spec_version(spec: HostSpec) -> int | None:
-    """The IP version of a spec's addresses; None for names and files (mixed)."""
-    if isinstance(spec, AddressSpec):
-        return spec.address.version
-    if isinstance(spec, NetworkSpec):
-        return spec.network.version
-    if isinstance(spec, RangeSpec):
-        return spec.first.version
-    return None
-
-
-def spec_key(spec: HostSpec) -> tuple[object, ...]:
-    """What makes two specs the same targets, however they were written."""
-    if isinstance(spec, AddressSpec):
-        return ("address", spec.address)
-    if isinstance(spec, NameSpec):
-        return ("name", spec.text.lower().rstrip("."))
-    if isinstance(spec, NetworkSpec):
-        return ("network", spec.network)
-    if isinstance(spec, RangeSpec):
-        return ("range", spec.first, spec.last)
-    if isinstance(spec, FileSpec):
-        return ("file", spec.path)
-    return ("other", spec.text)
-
-
-@dataclass(frozen=True)
-class IPv4Part(HostSpec):
-    """The IPv4 addresses and names of a hosts file (for IPv4-only protocols)."""
-
-    inner: FileSpec
-
-    @property
-    def text(self) -> str:  # type: ignore[override]
-        return self.inner.text
-
-    @property
-    def count(self) -> int:
-        return self.inner.count - self.inner.v6_total
-
-    def __iter__(self) -> Iterator[Target]:
-        return (t for t in self.inner if t.address is None or ":" not in t.address)
-
-    def contains(self, address: IPAddress) -> bool:
-        return address.version == 4 and self.inner.contains(address)
-
-
-@dataclass(frozen=True)
-class FlowPlan:
-    """An entry that is planned, toward these host specs, on this port."""
-
-    entry: Entry
-    port: int
-    specs: tuple[HostSpec, ...]
-    group: str | None = None
-    """The group of alternatives it is judged with (when another member is planned)."""
-
-    @property
-    def count(self) -> int:
-        return sum(spec.count for spec in self.specs)
-
-    def probes(self, spec: HostSpec | None = None, also: tuple[str, ...] = ()) -> Iterator[Probe]:
-        """Probes toward every spec (or only ``spec``), judged also for ``also``."""
-        entry = self.entry
-        for item in self.specs if spec is None else (spec,):
-            for target in item:
-                yield Probe(
-                    flow=entry.id,
-                    source=entry.source,
-                    destination=entry.destination,
-                    host=target.host,
-                    address=target.address,
-                    spec=target.spec,
-                    protocol=entry.protocol,
-                    port=self.port,
-                    expect=entry.expect,
-                    severity=entry.severity,
-                    group=self.group,
-                    also=also,
-                    ipv4_only=entry.ipv4_only,
-                )
-
-
-@dataclass(frozen=True)
-class Vantage:
-    """The roles of the host that runs sepcheck, and how they were found."""
-
-    roles: tuple[Role, ...]
-    inferred: bool = False
-    evidence: str = ""
-    """For inferred roles: which local address or name matched which role."""
-    implied: tuple[tuple[Role, Role, str], ...] = ()
-    """Roles the given ones bring with them: (implied role, by role, why)."""
-
-    @property
-    def all_roles(self) -> tuple[Role, ...]:
-        return (*self.roles, *(role for role, _, _ in self.implied))
-
-
-ProbeKey = tuple[Protocol, int, tuple[object, ...]]
-
-
-@dataclass(frozen=True)
-class GroupPlan:
-    """A group of alternatives as planned for this vantage."""
-
-    description: str
-    members: tuple[str, ...]
-    """Planned member flows, in catalogue order."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    vantage: Vantage
-    flows: tuple[FlowPlan, ...]
-    skipped: tuple[Skipped, ...]
-    groups: dict[str, GroupPlan] = field(default_factory=dict)
-    """Groups of alternatives with planned members, by name."""
-    notes: tuple[str, ...] = ()
-    """What the plan decided for the whole site (implied roles, settings and defaults)."""
-
-    @property
-    def total(self) -> int:
-        """Probes sent: a target that several flows need is probed once."""
-        seen: set[ProbeKey] = set()
-        total = 0
-        for flow in self.flows:
-            for spec in flow.specs:
-                key = (flow.entry.protocol, flow.port, spec_key(spec))
-                if key not in seen:
-                    seen.add(key)
-                    total += spec.count
-        return total
-
-    @property
-    def gaps(self) -> tuple[Skipped, ...]:
-        return tuple(s for s in self.skipped if s.reason is SkipReason.GAP)
-
-    def sharing(self) -> dict[ProbeKey, list[FlowPlan]]:
-        """Flows by the (protocol, port, targets) they probe, in plan order."""
-        shared: dict[ProbeKey, list[FlowPlan]] = {}
-        for flow in self.flows:
-            for spec in flow.specs:
-                key = (flow.entry.protocol, flow.port, spec_key(spec))
-                flows = shared.setdefault(key, [])
-                if flow not in flows:
-                    flows.append(flow)
-        return shared
-
-    def probes(self) -> Iterator[Probe]:
-        """Flow by flow, host by host (the order people read); a target several flows
-        need is probed once, carrying the others in ``Probe.also``."""
-        shared = self.sharing()
-        done: set[ProbeKey] = set()
-        for flow in self.flows:
-            for spec in flow.specs:
-                key = (flow.entry.protocol, flow.port, spec_key(spec))
-                if key in done:
-                    continue
-                done.add(key)
-                also = tuple(f.entry.id for f in shared[key] if f is not flow)
-                yield from flow.probes(spec, also)
+if TYPE_CHECKING:
+    # Only types here: importing them would load pydantic with the plan.
+    from sepcheck.catalogue import Catalogue, Entry
+    from sepcheck.topology import Topology
 
 
 @dataclass
@@ -498,25 +276,3 @@ def _add(builder: _Builder, entry: Entry) -> None:
         builder.skipped.append(found)
     else:
         builder.flows.append(FlowPlan(entry, builder.topology.port_for(entry), found))
-
-
-def infer_vantage(
-    topology: Topology, addresses: Iterable[IPAddress], names: Iterable[str]
-) -> Vantage | None:
-    """Roles whose hosts include one of this host's addresses or names, or None."""
-    addresses = [a for a in addresses if not a.is_loopback and not a.is_link_local]
-    lowered = {n.lower().rstrip(".") for n in names if n}
-    found: dict[Role, str] = {}
-    for role in Role:
-        for spec in topology.hosts(role):
-            if isinstance(spec, NameSpec) and spec.text.lower().rstrip(".") in lowered:
-                found[role] = f"name {spec.text}"
-                break
-            match = next((a for a in addresses if spec.contains(a)), None)
-            if match is not None:
-                found[role] = f"address {match} in {spec.text}"
-                break
-    if not found:
-        return None
-    evidence = "; ".join(f"{role.value} ({why})" for role, why in found.items())
-    return Vantage(tuple(found), inferred=True, evidence=evidence)
