@@ -6,16 +6,48 @@ a change, same verdict but another state, reason or replying device (say, filter
 different firewall). Probes only in the later report are added, only in the earlier one
 removed; but when a report is incomplete (interrupted), what it lacks was not measured,
 and is listed as such instead of as added or removed.
+
+The earlier report is indexed (``Baseline``: a few fields per result); the later one is
+only walked, once, so a run can be compared straight from its spools without ever being
+held whole. Of a probe listed twice in one report, the later result counts.
 """
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sepcheck.report.model import Report, ResultItem
+from sepcheck.report.model import Report
+from sepcheck.results import State, Verdict
 
 Key = tuple[str, str, str, str, int]
+
+
+class Measured(typing.Protocol):
+    """What the diff reads of a result: a report's ``ResultItem`` or a run's ``ResultRow``."""
+
+    @property
+    def flow(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def reply_from(self) -> str | None: ...
 
 
 class Change(StrEnum):
@@ -27,6 +59,33 @@ class Change(StrEnum):
     UNMEASURED = "unmeasured"
 
 
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One report's result of a probe, as far as a diff shows it."""
+
+    verdict: Verdict
+    state: State
+    reason: str
+    detail: str
+    reply_from: str | None
+    address: str | None
+
+    @classmethod
+    def of(cls, item: Measured) -> Side:
+        return cls(
+            item.verdict, item.state, item.reason, item.detail, item.reply_from, item.address
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state.value,
+            "reason": self.reason,
+            "detail": self.detail,
+            "reply_from": self.reply_from,
+            "verdict": self.verdict.value,
+        }
+
+
 @dataclass(frozen=True)
 class DiffItem:
     kind: Change
@@ -35,29 +94,18 @@ class DiffItem:
     address: str | None
     protocol: str
     port: int
-    before: ResultItem | None
-    after: ResultItem | None
+    before: Side | None
+    after: Side | None
 
     def as_dict(self) -> dict[str, object]:
-        def side(item: ResultItem | None) -> dict[str, object] | None:
-            if item is None:
-                return None
-            return {
-                "state": item.state.value,
-                "reason": item.reason,
-                "detail": item.detail,
-                "reply_from": item.reply_from,
-                "verdict": item.verdict.value,
-            }
-
         return {
             "flow": self.flow,
             "host": self.host,
             "address": self.address,
             "protocol": self.protocol,
             "port": self.port,
-            "before": side(self.before),
-            "after": side(self.after),
+            "before": self.before.as_dict() if self.before else None,
+            "after": self.after.as_dict() if self.after else None,
         }
 
 
@@ -82,29 +130,76 @@ class Diff:
         return out
 
 
-def _key(item: ResultItem) -> Key:
-    return (item.flow, item.host, item.address or item.host, item.protocol, item.port)
+def _key(item: Measured) -> Key:
+    # str(): a run's row holds the protocol as an enum, a report's item as text.
+    return (item.flow, item.host, item.address or item.host, str(item.protocol), item.port)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The earlier report, indexed for comparison: its results by probe, and whether it
+    is complete (the report itself need not be kept)."""
+
+    sides: dict[Key, Side]
+    complete: bool
+
+    @classmethod
+    def of(cls, report: Report) -> Baseline:
+        return cls({_key(item): Side.of(item) for item in report.results}, report.complete)
+
+
+def _kind(
+    a: Side | None, b: Side | None, before_complete: bool, after_complete: bool
+) -> Change | None:
+    """How a probe changed from ``a`` (before) to ``b`` (after); None if it did not."""
+    if a is None:
+        return Change.ADDED if before_complete else Change.UNMEASURED
+    if b is None:
+        return Change.REMOVED if after_complete else Change.UNMEASURED
+    if b.verdict.rank > a.verdict.rank:
+        return Change.REGRESSION
+    if b.verdict.rank < a.verdict.rank:
+        return Change.FIX
+    if (a.state, a.reason, a.reply_from) != (b.state, b.reason, b.reply_from):
+        return Change.CHANGED
+    return None
+
+
+def diff_against(before: Baseline, after: Iterable[Measured], after_complete: bool) -> Diff:
+    """Compare ``after``'s results, walked once, with the indexed earlier report. What is
+    remembered meanwhile is bounded by the baseline and the changes: a probe the baseline
+    lacks is always a change, and only one it has can turn out unchanged."""
+    found: dict[Key, DiffItem | None] = {}
+    for item in after:
+        key = _key(item)
+        a, b = before.sides.get(key), Side.of(item)
+        found[key] = _item(key, a, b, before.complete, after_complete)
+    for key, a in before.sides.items():
+        if key not in found:
+            found[key] = _item(key, a, None, before.complete, after_complete)
+    result = Diff(before_complete=before.complete, after_complete=after_complete)
+    # By flow, address and port, as the table reads best; then by the rest of the key, so
+    # that ties come in one order.
+    for change in sorted((i for i in found.values() if i is not None), key=_order):
+        result.items[change.kind].append(change)
+    return result
+
+
+def _item(
+    key: Key, a: Side | None, b: Side | None, before_complete: bool, after_complete: bool
+) -> DiffItem | None:
+    kind = _kind(a, b, before_complete, after_complete)
+    if kind is None:
+        return None
+    ref = b or a
+    assert ref is not None
+    flow, host, _, protocol, port = key
+    return DiffItem(kind, flow, host, ref.address, protocol, port, a, b)
+
+
+def _order(item: DiffItem) -> tuple[str, str, int, str, str]:
+    return (item.flow, item.address or item.host, item.port, item.host, item.protocol)
 
 
 def diff_reports(before: Report, after: Report) -> Diff:
-    result = Diff(before_complete=before.complete, after_complete=after.complete)
-    old = {_key(item): item for item in before.results}
-    new = {_key(item): item for item in after.results}
-    for key in sorted(old.keys() | new.keys(), key=lambda k: (k[0], k[2], k[4])):
-        a, b = old.get(key), new.get(key)
-        if a is None:
-            kind = Change.ADDED if before.complete else Change.UNMEASURED
-        elif b is None:
-            kind = Change.REMOVED if after.complete else Change.UNMEASURED
-        elif b.verdict.rank > a.verdict.rank:
-            kind = Change.REGRESSION
-        elif b.verdict.rank < a.verdict.rank:
-            kind = Change.FIX
-        elif (a.state, a.reason, a.reply_from) != (b.state, b.reason, b.reply_from):
-            kind = Change.CHANGED
-        else:
-            continue
-        ref = b or a
-        assert ref is not None
-        result.items[kind].append(DiffItem(kind, key[0], key[1], ref.address, key[3], key[4], a, b))
-    return result
+    return diff_against(Baseline.of(before), after.results, after.complete)

@@ -14,22 +14,35 @@ from typer.testing import CliRunner
 
 from sepcheck.catalogue import Catalogue
 from sepcheck.cli import app
-from sepcheck.render.formats import junit_chunks, markdown_report, prometheus_chunks
+from sepcheck.render.formats import (
+    FILE_KINDS,
+    Extension,
+    ReportFormat,
+    extensions_hint,
+    file_chunks,
+    file_format,
+    format_of_extension,
+)
+from sepcheck.render.junit import junit_chunks
+from sepcheck.render.markdown import markdown_report
+from sepcheck.render.prometheus import prometheus_chunks
+from sepcheck.report.model import ReportHead
+from sepcheck.report.rows import SpooledRows
 from tests.test_report import make_head
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def run_data(catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[object, list[Path]]]:
+def run_data(catalogue: Catalogue, tmp_path: Path) -> Iterator[tuple[ReportHead, SpooledRows]]:
     head, collector = make_head(catalogue, tmp_path)
-    yield head, collector.spools
+    yield head, SpooledRows.of(collector.spools)
     collector.close()
 
 
-def test_junit(run_data: tuple[object, list[Path]]) -> None:
-    head, spools = run_data
-    root = ET.fromstring("".join(junit_chunks(head, spools)))  # type: ignore[arg-type]
+def test_junit(run_data: tuple[ReportHead, SpooledRows]) -> None:
+    head, rows = run_data
+    root = ET.fromstring("".join(junit_chunks(head, rows)))
     assert root.tag == "testsuites"
     assert root.attrib == {}  # the strict Jenkins schema allows no attribute here
     (suite,) = root
@@ -52,8 +65,8 @@ def test_junit(run_data: tuple[object, list[Path]]) -> None:
     cases = suite.findall("testcase")
     failures = [c for c in cases if c.find("failure") is not None]
     # One case per flow and host, and one for the run itself (complete: it passes).
-    assert len(cases) == int(suite.get("tests", "0")) == head.summary.probes + 1  # type: ignore[attr-defined]
-    assert len(failures) == int(suite.get("failures", "0")) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
+    assert len(cases) == int(suite.get("tests", "0")) == head.summary.probes + 1
+    assert len(failures) == int(suite.get("failures", "0")) == head.summary.verdicts["fail"]
     for case in cases:
         assert {child.tag for child in case} <= {"failure"}
         float(case.get("time", "x"))
@@ -64,14 +77,14 @@ def test_junit(run_data: tuple[object, list[Path]]) -> None:
     assert failures[0].get("classname", "").startswith("sepcheck.manager-")
 
 
-def test_prometheus_parses(run_data: tuple[object, list[Path]]) -> None:
-    head, spools = run_data
-    text = "".join(prometheus_chunks(head, spools))  # type: ignore[arg-type]
+def test_prometheus_parses(run_data: tuple[ReportHead, SpooledRows]) -> None:
+    head, rows = run_data
+    text = "".join(prometheus_chunks(head, rows))
     families = {f.name: f for f in text_string_to_metric_families(text)}
     up = families["sepcheck_flow_up"]
-    assert len(up.samples) == head.summary.probes  # type: ignore[attr-defined]
+    assert len(up.samples) == head.summary.probes
     down = [s for s in up.samples if s.value == 0]
-    assert len(down) == head.summary.verdicts["fail"]  # type: ignore[attr-defined]
+    assert len(down) == head.summary.verdicts["fail"]
     measured = {
         frozenset((k, v) for k, v in s.labels.items() if k != "state"): s.labels["state"]
         for s in families["sepcheck_probe_state"].samples
@@ -86,13 +99,12 @@ def test_prometheus_parses(run_data: tuple[object, list[Path]]) -> None:
     states = {s.labels["state"]: s.value for s in families["sepcheck_probes"].samples}
     assert set(states) == {"open", "refused", "filtered", "open|filtered", "unresolved"}
     assert {k: v for k, v in states.items() if v} == {
-        k: float(v)
-        for k, v in head.summary.states.items()  # type: ignore[attr-defined]
+        k: float(v) for k, v in head.summary.states.items()
     }
 
 
 def test_prometheus_escapes_labels() -> None:
-    from sepcheck.render.formats import _labels
+    from sepcheck.render.prometheus import _labels
 
     awkward = 'a"b' + chr(92) + chr(10)  # a quote, a backslash and a newline
     text = "m" + _labels({"host": awkward}) + " 1\n"
@@ -100,9 +112,9 @@ def test_prometheus_escapes_labels() -> None:
     assert family.samples[0].labels["host"] == awkward
 
 
-def test_markdown(run_data: tuple[object, list[Path]]) -> None:
+def test_markdown(run_data: tuple[ReportHead, SpooledRows]) -> None:
     head, _ = run_data
-    text = markdown_report(head)  # type: ignore[arg-type]
+    text = markdown_report(head)
     assert text.startswith("## sepcheck: FAIL")
     assert "| **FAIL** | `manager-client-push-smb` | tcp/445 |" in text
     assert re.search(r"and \d+ more", text)
@@ -140,3 +152,33 @@ def test_unknown_output_extension() -> None:
     )
     assert result.exit_code == 2
     assert "unknown extension .txt" in result.stderr
+
+
+# -- The format registry ------------------------------------------------------------------
+
+
+def test_every_file_format_has_one_extension() -> None:
+    assert [k.format for k in FILE_KINDS] == [
+        f for f in ReportFormat if f is not ReportFormat.TABLE
+    ]
+    assert sorted(k.extension for k in FILE_KINDS) == sorted(Extension)
+    for kind in FILE_KINDS:
+        assert format_of_extension(f".{kind.extension.value}") is kind.format
+        assert format_of_extension(f".{kind.extension.value.upper()}") is kind.format
+        assert file_format(kind.extension) is kind.format
+    assert format_of_extension(".txt") is None
+    assert format_of_extension("") is None
+    assert extensions_hint() == ".json, .xml (JUnit), .prom (Prometheus), .md (Markdown) or .html"
+
+
+def test_each_format_is_rendered_by_its_own_renderer(
+    run_data: tuple[ReportHead, SpooledRows],
+) -> None:
+    head, rows = run_data
+    text = {k.format: "".join(file_chunks(k.format, head, rows.spools)) for k in FILE_KINDS}
+    assert json.loads(text[ReportFormat.JSON])["summary"]["probes"] == head.summary.probes
+    assert ET.fromstring(text[ReportFormat.JUNIT]).tag == "testsuites"
+    assert text[ReportFormat.JUNIT] == "".join(junit_chunks(head, rows))
+    assert text[ReportFormat.PROMETHEUS] == "".join(prometheus_chunks(head, rows))
+    assert text[ReportFormat.MARKDOWN] == markdown_report(head)
+    assert text[ReportFormat.HTML].startswith("<!DOCTYPE html>")

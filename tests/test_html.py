@@ -16,6 +16,7 @@ from sepcheck.model import Role
 from sepcheck.plan import Probe
 from sepcheck.render.html import RESULT_ROWS_SHOWN, html_chunks
 from sepcheck.report.model import ReportHead
+from sepcheck.report.rows import SpooledRows
 from sepcheck.results import Stage, State
 from tests.test_formats_consumers import make_run
 from tests.test_report import make_head
@@ -37,7 +38,7 @@ FLAGS = [
 def page(catalogue: Catalogue, tmp_path: Path) -> Path:
     head, collector = make_head(catalogue, tmp_path)
     path = tmp_path / "report.html"
-    path.write_text("".join(html_chunks(head, collector.spools)))
+    path.write_text("".join(html_chunks(head, SpooledRows.of(collector.spools))))
     collector.close()
     return path
 
@@ -84,7 +85,7 @@ def test_renders_and_filters_in_a_browser(page: Path, tmp_path: Path) -> None:
 
 def render(catalogue: Catalogue, tmp_path: Path, **run: Any) -> tuple[ReportHead, str]:
     head, collector = make_run(catalogue, tmp_path, **run)
-    text = "".join(html_chunks(head, collector.spools))
+    text = "".join(html_chunks(head, SpooledRows.of(collector.spools)))
     collector.close()
     return head, text
 

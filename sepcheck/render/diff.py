@@ -7,8 +7,7 @@ import json
 from rich import box
 from rich.table import Table
 
-from sepcheck.diff import Change, Diff
-from sepcheck.report.model import ResultItem
+from sepcheck.diff import Change, Diff, Side
 
 _STYLE = {
     Change.REGRESSION: "bold red",
@@ -28,7 +27,7 @@ _LABEL = {
 }
 
 
-def _side(item: ResultItem | None) -> str:
+def _side(item: Side | None) -> str:
     if item is None:
         return "-"
     return f"{item.verdict.value.upper()} {item.state.value} ({item.detail})"

@@ -8,20 +8,20 @@ which makes a filtered view linkable (and testable in a headless browser).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from html import escape
-from pathlib import Path
-from typing import Any
 
-from sepcheck.render.formats import flow_result_text, spooled_results
+from sepcheck.render.flowtext import flow_result_text
 from sepcheck.render.matrix import headline
-from sepcheck.report.model import ReportHead
+from sepcheck.report.model import ReportHead, Summary
+from sepcheck.report.rows import ResultRow
+from sepcheck.results import State, Verdict
 
 RESULT_ROWS_SHOWN = 5000
 """Probe rows in the detail table; larger runs point to the JSON report for the rest.
 Failing rows come first, then warnings, then passes: what is cut is what needs no look."""
 
-_ROW_ORDER = ("fail", "warn", "pass")
+_ROW_ORDER = (Verdict.FAIL, Verdict.WARN, Verdict.PASS)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -55,7 +55,7 @@ window.addEventListener('hashchange',fromHash);
 document.addEventListener('DOMContentLoaded',fromHash);
 """
 
-_STATES = ("open", "refused", "filtered", "open|filtered", "unresolved")
+_STATES = tuple(s.value for s in State)
 
 
 def _options(values: Sequence[str]) -> str:
@@ -64,20 +64,37 @@ def _options(values: Sequence[str]) -> str:
     )
 
 
-def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
+def html_chunks(head: ReportHead, rows: Iterable[ResultRow]) -> Iterator[str]:
+    """The page, piece by piece; ``rows`` is read once per verdict shown."""
+    yield _page_start(head)
+    yield _meta_table(head)
     s = head.summary
+    if s.gaps:
+        yield f"<p>Not checked (no destination hosts): {escape(', '.join(s.gaps))}</p>\n"
     roles = sorted({f.source for f in s.flow_results} | {f.destination for f in s.flow_results})
+    yield _filters(roles)
+    yield from _flow_table(s)
+    yield from _probe_table(s, rows)
+    yield "</body></html>\n"
+
+
+def _page_start(head: ReportHead) -> str:
     word = headline(head)
     title = f"sepcheck {word}: {head.vantage.hostname}"
     # An interrupted run that found no failure, or one that probed nothing, is amber: green
     # would say it passed.
     colour = "pass" if word == "PASS" else "fail" if word.startswith("FAIL") else "warn"
-    yield (
+    return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style>"
         f"<script>{_SCRIPT}</script></head><body>\n"
         f'<h1 id="verdict" class="{colour}">{escape(title)}</h1>\n'
     )
+
+
+def _meta_table(head: ReportHead) -> str:
+    """The run's facts: who, when, how much, with which settings."""
+    s = head.summary
     p = head.parameters
     meta = [
         ("roles", ", ".join(head.vantage.role)),
@@ -85,7 +102,7 @@ def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
         ("started", head.started_at),
         ("finished", head.finished_at + ("" if head.complete else " (interrupted)")),
         ("probes", f"{s.probes:,} of {s.planned:,} planned, {s.duration_s:.1f} s"),
-        ("flows", ", ".join(f"{s.flows.get(v, 0)} {v}" for v in ("pass", "warn", "fail"))),
+        ("flows", ", ".join(f"{s.flows.get(v.value, 0)} {v.value}" for v in Verdict)),
         ("states", ", ".join(f"{n:,} {k}" for k, n in sorted(s.states.items()))),
         (
             "topology",
@@ -97,22 +114,26 @@ def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
             f"concurrency {p.concurrency}, rate {p.rate:g}/s, tool {head.tool_version}",
         ),
     ]
-    yield (
+    return (
         '<table class="meta">'
         + "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta)
         + "</table>\n"
     )
-    if s.gaps:
-        yield f"<p>Not checked (no destination hosts): {escape(', '.join(s.gaps))}</p>\n"
-    yield (
+
+
+def _filters(roles: Sequence[str]) -> str:
+    return (
         '<div class="filters"><label>verdict <select id="f-verdict" onchange="applyFilters()">'
-        + _options(["pass", "warn", "fail"])
+        + _options([v.value for v in Verdict])
         + '</select></label><label>state <select id="f-state" onchange="applyFilters()">'
         + _options(_STATES)
         + '</select></label><label>role <select id="f-role" onchange="applyFilters()">'
         + _options(roles)
         + '</select></label> <span id="shown"></span> flows shown</div>\n'
     )
+
+
+def _flow_table(s: Summary) -> Iterator[str]:
     yield (
         '<h2>Flows</h2><table id="matrix"><tr><th>verdict</th><th>flow</th><th>port</th>'
         "<th>from</th><th>to</th><th>result</th><th>purpose</th></tr>\n"
@@ -128,18 +149,23 @@ def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
             f"<td>{f.source}</td><td>{f.destination}</td><td>{escape(result)}</td>"
             f"<td>{escape(f.purpose)}</td></tr>\n"
         )
-    yield '</table>\n<h2>Probes</h2><table id="probes"><tr><th>verdict</th><th>flow</th>'
+    yield "</table>\n"
+
+
+def _probe_table(s: Summary, rows: Iterable[ResultRow]) -> Iterator[str]:
+    """Up to RESULT_ROWS_SHOWN probe rows, failing first, then what was left out."""
+    yield '<h2>Probes</h2><table id="probes"><tr><th>verdict</th><th>flow</th>'
     yield (
         "<th>host</th><th>address</th><th>port</th><th>state</th><th>reason</th>"
         "<th>note</th><th>rtt ms</th></tr>\n"
     )
-    shown: dict[str, int] = dict.fromkeys(_ROW_ORDER, 0)
+    shown: dict[Verdict, int] = dict.fromkeys(_ROW_ORDER, 0)
     for verdict in _ROW_ORDER:
         # One pass over the spools per verdict: results are never all held in memory.
-        if sum(shown.values()) >= RESULT_ROWS_SHOWN or not s.verdicts.get(verdict):
+        if sum(shown.values()) >= RESULT_ROWS_SHOWN or not s.verdicts.get(verdict.value):
             continue
-        for r in spooled_results(spools):
-            if r["verdict"] != verdict:
+        for r in rows:
+            if r.verdict is not verdict:
                 continue
             if sum(shown.values()) >= RESULT_ROWS_SHOWN:
                 break
@@ -149,25 +175,25 @@ def html_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     total = sum(s.verdicts.values())
     if sum(shown.values()) < total:
         left = [
-            f"{s.verdicts.get(v, 0) - shown[v]:,} {v}"
+            f"{s.verdicts.get(v.value, 0) - shown[v]:,} {v.value}"
             for v in _ROW_ORDER
-            if s.verdicts.get(v, 0) > shown[v]
+            if s.verdicts.get(v.value, 0) > shown[v]
         ]
         yield (
             f"<p>{sum(shown.values()):,} of {total:,} probe results shown, failing first; "
             f"left out: {', '.join(left)}. The JSON report has them all.</p>\n"
         )
-    yield "</body></html>\n"
 
 
-def _probe_row(r: dict[str, Any]) -> str:
-    rtt = "" if r["rtt_ms"] is None else f"{r['rtt_ms']:.3f}"
+def _probe_row(r: ResultRow) -> str:
+    rtt = "" if r.rtt_ms is None else f"{r.rtt_ms:.3f}"
+    verdict = r.verdict.value
     return (
-        f'<tr class="{r["verdict"]}" data-kind="probe" data-verdict="{r["verdict"]}" '
-        f'data-states="{escape(r["state"])}" data-source="{r["source"]}" '
-        f'data-destination="{r["destination"]}"><td class="v">{r["verdict"].upper()}</td>'
-        f"<td><code>{escape(r['flow'])}</code></td><td>{escape(r['host'])}</td>"
-        f"<td>{escape(r['address'] or '')}</td><td>{r['protocol']}/{r['port']}</td>"
-        f"<td>{escape(r['state'])}</td><td>{escape(r['detail'])}</td>"
-        f"<td>{escape(r.get('note') or '')}</td><td>{rtt}</td></tr>\n"
+        f'<tr class="{verdict}" data-kind="probe" data-verdict="{verdict}" '
+        f'data-states="{escape(r.state.value)}" data-source="{r.source}" '
+        f'data-destination="{r.destination}"><td class="v">{verdict.upper()}</td>'
+        f"<td><code>{escape(r.flow)}</code></td><td>{escape(r.host)}</td>"
+        f"<td>{escape(r.address or '')}</td><td>{r.protocol.value}/{r.port}</td>"
+        f"<td>{escape(r.state.value)}</td><td>{escape(r.detail)}</td>"
+        f"<td>{escape(r.note)}</td><td>{rtt}</td></tr>\n"
     )

@@ -6,6 +6,7 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from sepcheck.model import Expect
 from sepcheck.render.layout import Field, view
 from sepcheck.report.model import FlowResult, ReportHead
 from sepcheck.results import State, Verdict
@@ -16,7 +17,7 @@ _STATE_ORDER = [s.value for s in State]
 
 def _result_cell(flow: FlowResult) -> Text:
     text = Text()
-    if flow.expect == "unreachable":
+    if flow.expect == Expect.UNREACHABLE:
         text.append("must not reach: ", style="dim")
     if flow.probes == 1 and flow.worst:
         only = flow.worst[0]

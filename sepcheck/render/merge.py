@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sepcheck.merge import SiteFlow, SiteView, Status
+from sepcheck.model import Expect
 
 _STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
 
@@ -24,7 +25,7 @@ def _port(flow: SiteFlow) -> Text:
 
 
 def _direction(flow: SiteFlow) -> str:
-    arrow = "-x>" if flow.entry.expect.value == "unreachable" else "->"
+    arrow = "-x>" if flow.entry.expect is Expect.UNREACHABLE else "->"
     return f"{flow.entry.source} {arrow} {flow.entry.destination}"
 
 

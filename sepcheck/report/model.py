@@ -72,6 +72,12 @@ class Parameters(_Model):
     family: str
     catalogue: str
     mode: str = Field(default="connect", description="Probe mode: connect (no privileges) or raw.")
+    backend: str = Field(
+        default="linux",
+        description="The network backend that ran: linux (epoll, kernel error queue, worker "
+        "processes), portable (selectors and plain socket errors: Windows, macOS) or raw (raw "
+        "sockets).",
+    )
 
 
 class ResultItem(_Model):

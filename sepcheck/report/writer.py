@@ -18,20 +18,14 @@ from pathlib import Path
 from typing import IO
 
 from sepcheck.report.model import ReportHead
-
-
-def spool_lines(spools: Sequence[Path]) -> Iterator[str]:
-    """Every whole result line of the spools. A second Ctrl-C can cut the last line of a
-    spool short: it is left out rather than let a report stop being JSON."""
-    for spool in spools:
-        with spool.open(encoding="utf-8") as lines:
-            for line in lines:
-                line = line.rstrip("\n")
-                if line.startswith("{") and line.endswith("}"):
-                    yield line
+from sepcheck.report.rows import spool_lines
 
 
 def report_chunks(head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
+    """The JSON report. Its results are the spool lines copied verbatim, not typed rows
+    (``rows.SpooledRows``) as the other formats read: each line already is the result's
+    serialized form (``model.result_record``), and parsing it only to dump it again would
+    cost the largest report most of its writing time."""
     data = head.model_dump(mode="json")
     text = json.dumps(data, indent=2)
     # Results go last: they are the long part, and they are streamed from the spools.

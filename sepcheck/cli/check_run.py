@@ -1,0 +1,180 @@
+"""Run a checked job: probe (with a progress bar on a terminal), write the reports, say
+what happened, and give the exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sepcheck.archive import folder_lock
+from sepcheck.cli.app import stderr_console, stdout_console
+from sepcheck.cli.check_exit import Outcome, exit_code
+from sepcheck.cli.check_job import CheckJob
+from sepcheck.cli.check_options import FailOn
+from sepcheck.diff import Diff, diff_against
+from sepcheck.entry import noted_signal
+from sepcheck.localhost import local_addresses
+from sepcheck.payloads import load_payloads
+from sepcheck.render.diff import diff_summary, diff_table
+from sepcheck.render.formats import Extension, FileFormat, ReportFormat, file_chunks, file_format
+from sepcheck.render.matrix import matrix_table, summary_line
+from sepcheck.report.model import ReportHead, TopologyRef, VantageInfo
+from sepcheck.report.rows import SpooledRows
+from sepcheck.report.writer import write_atomic, write_stream
+from sepcheck.run import CheckRun, run_check
+
+
+def run_job(job: CheckJob) -> int:
+    """Probe, report, and return the exit code."""
+    # The reports folder's lock, taken before the first probe and held to the last write:
+    # an overlapping run (a timer firing while the last audit still runs) waits or gives
+    # up instead of writing into the same archive. (--output files need none: each is
+    # replaced atomically, and no lock file is left beside a user's own file.)
+    with contextlib.ExitStack() as locks:
+        if job.archive is not None:
+            locks.enter_context(folder_lock(job.archive.archive.folder, job.archive.lock_wait))
+        run = _probe(job)
+        return _report(job, run)
+
+
+def _probe(job: CheckJob) -> CheckRun:
+    err = stderr_console()
+    total = job.plan.total
+    show_progress = job.progress and not job.quiet and err.is_terminal and total > 1
+    bar = Progress(
+        TextColumn("probing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    )
+    task_id = bar.add_task("probes", total=total)
+    with bar:
+        return run_check(
+            plan=job.plan,
+            backend=job.backend,
+            payloads=load_payloads(),
+            settings=job.settings,
+            stage=job.stage,
+            vantage=_vantage_info(job),
+            topology=_topology_ref(job),
+            catalogue=job.catalogue_label,
+            # Spools live in the temporary folder, never beside the reports: a killed run
+            # leaves nothing half-written where reports are collected.
+            spool_dir=None,
+            workers=job.workers,
+            on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
+            mode="raw" if job.raw else "connect",
+        )
+
+
+def _vantage_info(job: CheckJob) -> VantageInfo:
+    return VantageInfo(
+        hostname=socket.gethostname(),
+        role=[r.value for r in job.vantage.roles],
+        inferred=job.vantage.inferred,
+        local_addresses=[str(a) for a in local_addresses()],
+    )
+
+
+def _topology_ref(job: CheckJob) -> TopologyRef:
+    topology = job.topology
+    return TopologyRef(
+        path=str(job.topology_path) if job.topology_path else None,
+        sha256=topology.digest,
+        name=topology.name,
+        sep_version=str(topology.sep_version) if topology.sep_version else None,
+    )
+
+
+@dataclass
+class _Written:
+    paths: list[Path] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _targets(job: CheckJob) -> Iterator[tuple[Path, FileFormat]]:
+    """Every report file of the run: --output's, then --output-dir's (named now, at the
+    end of the run, after its time)."""
+    for output in job.outputs:
+        yield output.path, output.format
+    if job.archive is not None:
+        named = job.archive.archive.new_names([e.value for e in job.archive.extensions])
+        for extension, path in named.items():
+            yield path, file_format(Extension(extension))
+
+
+def _write_files(job: CheckJob, head: ReportHead, spools: list[Path]) -> _Written:
+    written = _Written()
+    for path, fmt in _targets(job):
+        # One file that cannot be written (a full disk) must not cost the others, and the
+        # run must say exactly which one failed.
+        try:
+            write_atomic(path, file_chunks(fmt, head, spools))
+            written.paths.append(path)
+        except OSError as exc:
+            written.failures.append(f"report {path} not written: {exc.strerror or exc}")
+    if job.archive is not None and job.archive.keep is not None:
+        job.archive.archive.prune(job.archive.keep, [e.value for e in job.archive.extensions])
+    return written
+
+
+def _print_stdout(
+    fmt: ReportFormat, head: ReportHead, spools: list[Path], changes: Diff | None
+) -> None:
+    match fmt:
+        case ReportFormat.TABLE:
+            console = stdout_console()
+            console.print(matrix_table(head, width=console.width))
+            if changes is not None:
+                console.print(diff_table(changes))
+        case _:
+            write_stream(file_chunks(fmt, head, spools), sys.stdout)
+
+
+def _report(job: CheckJob, run: CheckRun) -> int:
+    head, spools = run.head, run.collector.spools
+    changes = None
+    try:
+        written = _write_files(job, head, spools)
+        if job.baseline is not None:
+            # Streamed: the run's rows are walked once from the spools, never held whole.
+            rows = SpooledRows.of(spools)
+            changes = diff_against(job.baseline.index, rows, after_complete=head.complete)
+        if not job.quiet:
+            _print_stdout(job.stdout, head, spools, changes)
+    finally:
+        run.collector.close()
+    _tell(job, head, written, changes)
+    noted = None if written.failures else noted_signal()
+    if noted is not None:
+        stderr_console().print(
+            f"sepcheck: {noted} while the reports were written: they were finished first",
+            markup=False,
+        )
+    outcome = Outcome(head, run.interrupted, bool(written.failures), noted, changes)
+    return exit_code(outcome, job.fail_on)
+
+
+def _tell(job: CheckJob, head: ReportHead, written: _Written, changes: Diff | None) -> None:
+    """The lines on stderr: the summary, where the reports went, what changed since the
+    baseline, and which reports could not be written."""
+    err = stderr_console()
+    err.print(summary_line(head, job.fail_on is FailOn.WARNING), markup=False)
+    if job.archive is not None and written.paths:
+        err.print(f"reports: {', '.join(str(p) for p in written.paths)}", markup=False)
+    if changes is not None and job.baseline is not None:
+        err.print(f"since {job.baseline.path}: {diff_summary(changes)}", markup=False)
+    for failure in written.failures:
+        err.print(f"[bold red]sepcheck: error:[/] {escape(failure)}", highlight=False)
+    if written.failures:
+        err.print("  hint: free some space there, or write the reports elsewhere", markup=False)
