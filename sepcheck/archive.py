@@ -16,6 +16,7 @@ import glob
 import os
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,6 +95,13 @@ class Archive:
 @contextlib.contextmanager
 def folder_lock(folder: Path, wait: float) -> Iterator[None]:
     """Hold ``folder``'s run lock; wait up to ``wait`` seconds for it, then raise LockBusy."""
+    if sys.platform == "win32":
+        # flock is POSIX; a lock that vanishes with a killed process is what makes
+        # overlapping runs safe, and Windows' byte-range locks were never tried here.
+        raise UsageError(
+            "--output-dir needs a POSIX system (its lock is flock), which Windows is not",
+            hint="on Windows, write each report with --output FILE (atomic there too)",
+        )
     import fcntl
 
     path = folder / LOCK_NAME

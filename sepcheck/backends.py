@@ -14,6 +14,7 @@ Backends are imported only when chosen: a run loads one of them.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from sepcheck.errors import UsageError
 from sepcheck.net.protocols import Backend
 
 ENV = "SEPCHECK_BACKEND"
-NAMES = ("linux",)
+NAMES = ("linux", "portable")
 """What SEPCHECK_BACKEND accepts (raw is chosen with --mode)."""
 
 
@@ -40,8 +41,14 @@ def _linux() -> Backend:
     return LinuxBackend()
 
 
+def _portable() -> Backend:
+    from sepcheck.net.portable import PortableBackend
+
+    return PortableBackend()
+
+
 def _raw() -> Backend:
-    from sepcheck.net.raw import RawBackend
+    from sepcheck.net.raw.backend import RawBackend
 
     return RawBackend()
 
@@ -56,4 +63,13 @@ def choose(raw: bool, environ: dict[str, str] | None = None) -> BackendChoice:
             f"{ENV}={wanted!r}: unknown backend",
             hint=f"use one of: {', '.join(NAMES)} (or leave it unset)",
         )
-    return BackendChoice("linux", _linux, workers=True)
+    if not wanted:
+        wanted = "linux" if sys.platform.startswith("linux") else "portable"
+    if wanted == "linux":
+        if not sys.platform.startswith("linux"):
+            raise UsageError(
+                f"{ENV}=linux: the linux backend needs Linux",
+                hint="leave SEPCHECK_BACKEND unset: the portable backend is the default here",
+            )
+        return BackendChoice("linux", _linux, workers=True)
+    return BackendChoice("portable", _portable, workers=False)

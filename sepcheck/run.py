@@ -278,6 +278,8 @@ def _run_workers(
     concurrency: int,
     on_progress: Callable[[int], None] | None,
 ) -> bool:
+    if sys.platform == "win32":  # default_workers() never asks for them there
+        raise RuntimeError("worker processes need fork(), which Windows lacks")
     settings = job.settings
     share = replace(
         job,
@@ -320,7 +322,7 @@ def _run_workers(
         while waiting:
             ready = multiprocessing.connection.wait(waiting, timeout=0.2)
             for ready_conn in ready:
-                conn = connections[connections.index(ready_conn)]  # type: ignore[arg-type]
+                conn = connections[connections.index(ready_conn)]  # type: ignore[arg-type,unused-ignore]
                 try:
                     message: tuple[Any, ...] = conn.recv()
                 except (EOFError, OSError):

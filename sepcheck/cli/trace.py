@@ -26,7 +26,7 @@ from sepcheck.cli.app import (
 from sepcheck.cli.validate import RATE_RANGE, bounded
 from sepcheck.errors import UsageError
 from sepcheck.model import Protocol, Role
-from sepcheck.net.raw import RawBackend
+from sepcheck.net.raw.backend import RawBackend
 from sepcheck.payloads import PayloadSet, load_payloads
 from sepcheck.plan import build_plan
 from sepcheck.render.trace import trace_summary, trace_table, traces_json

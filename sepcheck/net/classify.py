@@ -38,8 +38,19 @@ if hasattr(errno, "ENONET"):
     _ERRNO[errno.ENONET] = (Seen.FILTERED, "net-unreach")
 
 
-def classify_errno(number: int, *, udp: bool = False) -> tuple[Seen, str] | None:
-    """Seen and reason for an errno from connect(), send() or recv(); None if unknown."""
+_PROHIBITED = frozenset({errno.EACCES, errno.EPERM, WSAEACCES})
+
+
+def classify_errno(
+    number: int, *, udp: bool = False, arrived: bool = False
+) -> tuple[Seen, str] | None:
+    """State and reason for an errno from connect(), send() or recv(); None if unknown.
+    ``arrived``: the error came back after the packet left (SO_ERROR of a connect under
+    way, a recv), so it reports an ICMP error, not this host's stack. Permission errors
+    then mean a device prohibited the flow (Linux turns an ICMPv6 administratively
+    prohibited into EACCES), not a local firewall: those fail connect() or send() at once."""
+    if arrived and number in _PROHIBITED:
+        return (Seen.FILTERED, "admin-prohibited")
     if number == WSAECONNRESET and udp:
         return (Seen.REFUSED, "port-unreach")
     if number in (errno.ECONNREFUSED, WSAECONNREFUSED) and udp:
@@ -86,11 +97,13 @@ def classify_icmp(version: int, icmp_type: int, code: int) -> tuple[Seen, str] |
     return None
 
 
-def errno_outcome(number: int, rtt: float | None = None, *, udp: bool) -> Outcome:
+def errno_outcome(
+    number: int, rtt: float | None = None, *, udp: bool, arrived: bool = False
+) -> Outcome:
     """The outcome of a try that failed with OS error ``number``. A RST (or an errno read
     without the error queue) says nothing of who sent it: only raw mode can tell a host's
     RST from a firewall's forgery, so ``reply_from`` stays unknown."""
-    found = classify_errno(number, udp=udp)
+    found = classify_errno(number, udp=udp, arrived=arrived)
     if found is None:
         return Outcome(Seen.FILTERED, f"errno-{errno.errorcode.get(number, number)}")
     state, reason = found

@@ -30,24 +30,24 @@ from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome, Seen
 from sepcheck.net.plumbing import (
     IN_PROGRESS,
     RESOURCE_ERRNOS,
-    FailedChannel,
     SettledTry,
-    failed_start,
+    connected,
     new_socket,
+    open_or_fail,
+    read_datagram,
+    reset_on_close,
     resolve_addresses,
     send_datagram,
     set_ttl,
+    start_or_settle,
 )
 from sepcheck.net.poller import Poller, running_poller
 from sepcheck.net.protocols import Channel, Done, Try
 
-# struct linger: two ints on POSIX, two u_shorts on Windows.
-LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
-"""SO_LINGER with a zero timeout: close() sends RST, no TIME_WAIT on our side."""
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
 _TCPI_RTT = struct.Struct("=I")
 _TCPI_RTT_OFFSET = 68  # struct tcp_info: tcpi_rtt, in microseconds (Linux)
-_SOL_SOCKET, _SO_ERROR, _SO_LINGER = socket.SOL_SOCKET, socket.SO_ERROR, socket.SO_LINGER
+_SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
 
 
 def _kernel_rtt(sock: socket.socket) -> float | None:
@@ -75,15 +75,16 @@ class TcpTry:
     """One TCP connect() in flight. Calls ``done`` once if the socket settles before the
     engine calls ``expire()``; after either, the socket is closed."""
 
-    __slots__ = ("address", "done", "fd", "loop", "poller", "sent", "sock")
+    __slots__ = ("address", "done", "fd", "poller", "sent", "settled", "sock")
 
     def __init__(
         self, poller: Poller, address: str, port: int, done: Done, ttl: int | None
     ) -> None:
         self.poller = poller
-        self.loop = loop = poller.loop
         self.address = address
         self.done = done
+        self.settled: Outcome | None = None
+        """The outcome when connect() settled at once (the backend hands it on)."""
         sock = self.sock = new_socket(address, socket.SOCK_STREAM)
         self.fd = -1
         try:
@@ -100,14 +101,17 @@ class TcpTry:
             return
         # Settled at once: connected (loopback can), or refused by the local stack (no
         # route, a local firewall): nothing came back over the network.
-        outcome = self._settle(err, time.monotonic() - self.sent, immediate=True)
-        loop.call_soon(done, outcome)
+        self.settled = self._settle(err, time.monotonic() - self.sent, immediate=True)
 
     def _ready(self) -> None:
         self.poller.unwatch(self.fd, True, closing=True)
         self.fd = -1
         err = self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
-        self.done(self._settle(err, time.monotonic() - self.sent))
+        outcome = self._settle(err, time.monotonic() - self.sent)
+        # Silence here is a local shortage (RESOURCE_ERRNOS): no answer, so no ``done``;
+        # the try stays silent until ``expire()`` and the engine tries again.
+        if not outcome.silent:
+            self.done(outcome)
 
     def expire(self) -> Outcome:
         """The deadline passed: read the kernel's verdict once more, then close."""
@@ -118,9 +122,7 @@ class TcpTry:
         err = self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
         if err:
             return self._settle(err, time.monotonic() - self.sent)
-        try:
-            self.sock.getpeername()
-        except OSError:
+        if not connected(self.sock):
             self.sock.close()
             return SILENT  # still connecting: nothing came back in time
         # Connected while the loop was busy: open; the RTT is the kernel's or unknown.
@@ -136,21 +138,20 @@ class TcpTry:
         sock = self.sock
         try:
             if not err:
-                # Close a connected socket with RST: no TIME_WAIT pile-up on our side over
-                # thousands of probes (the other outcomes send nothing on close).
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(_SOL_SOCKET, _SO_LINGER, LINGER_RESET)
+                reset_on_close(sock)
                 kernel = _kernel_rtt(sock)
                 if kernel is not None:
                     return Outcome(Seen.OPEN, "syn-ack", self.address, kernel, rtt_exact=True)
                 return Outcome(Seen.OPEN, "syn-ack", self.address, rtt)
             if err in RESOURCE_ERRNOS:
-                raise LocalResourceError(err, "local resources exhausted")
+                if immediate:
+                    raise LocalResourceError(err, "local resources exhausted")
+                return SILENT
             if not immediate:
                 queued = _from_queue(sock, rtt)
                 if queued is not None:
                     return queued
-            return errno_outcome(err, None if immediate else rtt, udp=False)
+            return errno_outcome(err, None if immediate else rtt, udp=False, arrived=not immediate)
         finally:
             sock.close()
 
@@ -159,11 +160,10 @@ class UdpChannel:
     """A connected UDP socket for one probe; each ``send`` is one try. Retries reuse the
     socket, so a late answer to an earlier try still counts."""
 
-    __slots__ = ("address", "done", "fd", "loop", "poller", "sent", "sock")
+    __slots__ = ("address", "done", "fd", "poller", "sent", "sock")
 
     def __init__(self, poller: Poller, address: str, port: int, ttl: int | None) -> None:
         self.poller = poller
-        self.loop = poller.loop
         self.address = address
         sock = self.sock = new_socket(address, socket.SOCK_DGRAM)
         try:
@@ -177,13 +177,13 @@ class UdpChannel:
         self.sent = 0.0
         self.done: Done | None = None
 
-    def send(self, payload: bytes, done: Done) -> UdpChannel:
-        self.done = done
+    def send(self, payload: bytes, done: Done) -> Try:
+        self.done = None
         self.sent = time.monotonic()
         refused = send_datagram(self.sock, payload)
         if refused is not None:
-            self.loop.call_soon(done, refused)
-            return self
+            return SettledTry(refused, done)
+        self.done = done
         if self.fd == -1:
             self.fd = self.sock.fileno()
             self.poller.watch(self.fd, False, self._ready)
@@ -216,13 +216,7 @@ class UdpChannel:
             with contextlib.suppress(OSError):  # clear the pending socket error too
                 self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
             return queued
-        try:
-            self.sock.recv(65535)  # non-blocking socket: no MSG_DONTWAIT (Windows)
-        except (BlockingIOError, InterruptedError):
-            return SILENT
-        except OSError as exc:
-            return errno_outcome(exc.errno or 0, elapsed, udp=True)
-        return Outcome(Seen.OPEN, "udp-response", self.address, elapsed)
+        return read_datagram(self.sock, self.address, elapsed)
 
     def abort(self) -> None:
         self.close()
@@ -255,17 +249,13 @@ class LinuxBackend:
         return await resolve_addresses(name, family)
 
     def start_tcp(self, address: str, port: int, done: Done, ttl: int | None = None) -> Try:
-        try:
-            return TcpTry(self._poll(), address, port, done, ttl)
-        except LocalResourceError:
-            raise
-        except OSError as exc:
-            return SettledTry(failed_start(exc, udp=False), done)
+        return start_or_settle(lambda: _connect(self._poll(), address, port, done, ttl), done)
 
     def open_udp(self, address: str, port: int, ttl: int | None = None) -> Channel:
-        try:
-            return UdpChannel(self._poll(), address, port, ttl)
-        except LocalResourceError:
-            raise
-        except OSError as exc:
-            return FailedChannel(failed_start(exc, udp=True))
+        return open_or_fail(lambda: UdpChannel(self._poll(), address, port, ttl))
+
+
+def _connect(poller: Poller, address: str, port: int, done: Done, ttl: int | None) -> Try:
+    """A connect() in flight, or its outcome when it settled at once."""
+    attempt = TcpTry(poller, address, port, done, ttl)
+    return attempt if attempt.settled is None else SettledTry(attempt.settled, done)

@@ -1,21 +1,32 @@
-"""Socket plumbing every backend shares: opening probe sockets, resolving names, sending a
-datagram, and tries that settled before they started."""
+"""Socket plumbing every backend shares: opening probe sockets, resolving names, sending and
+reading a datagram, closing a connection with RST, and tries that settled before they
+started."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
+import struct
+import sys
+from collections.abc import Callable
 
 from sepcheck.net.classify import classify_errno, errno_outcome
 from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome, Seen
-from sepcheck.net.protocols import Done
+from sepcheck.net.protocols import Channel, Done, Try
 
-RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS})
+WSAENOBUFS = 10055
+"""Winsock's "no buffer space" (also: out of ephemeral ports). Python's errno.ENOBUFS on
+Windows is the C runtime's 119, not what a socket call reports."""
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, WSAENOBUFS})
 """Out of descriptors or buffers on this host: a reason to wait, not an answer."""
 IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035})
 """connect_ex() of a non-blocking socket that is under way (10035: WSAEWOULDBLOCK)."""
 _NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+# struct linger: two ints on POSIX, two u_shorts on Windows.
+LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
+"""SO_LINGER with a zero timeout: close() sends RST, no TIME_WAIT on our side."""
 
 
 def family_of(address: str) -> socket.AddressFamily:
@@ -68,6 +79,39 @@ def send_datagram(sock: socket.socket, payload: bytes) -> Outcome | None:
     return None
 
 
+def reset_on_close(sock: socket.socket) -> None:
+    """Make close() of a connected probe socket send RST: no TIME_WAIT pile-up on our side
+    over thousands of probes (the other outcomes send nothing on close). Every platform
+    has SO_LINGER; a failure only costs a TIME_WAIT."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+
+
+def connected(sock: socket.socket) -> bool:
+    """Has this socket's connect() completed? (getpeername fails until it has.)"""
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+def read_datagram(sock: socket.socket, address: str, rtt: float | None) -> Outcome:
+    """One non-blocking read of a connected UDP probe socket: a reply (open), the errno an
+    ICMP error left on the socket (port unreachable: ECONNREFUSED, or WSAECONNRESET on
+    Windows; see classify.py), or SILENT when nothing is there. ``rtt`` is what the
+    outcome reports (None when the caller cannot tell when the answer came)."""
+    try:
+        sock.recv(65535)  # a non-blocking socket: no MSG_DONTWAIT, which Windows lacks
+    except (BlockingIOError, InterruptedError):
+        return SILENT
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            return SILENT  # this host's shortage says nothing about the target
+        return errno_outcome(exc.errno or 0, rtt, udp=True, arrived=True)
+    return Outcome(Seen.OPEN, "udp-response", address, rtt)
+
+
 class SettledTry:
     """A try whose outcome was known before it started (this host refused to send: no
     route, a local firewall, an address family it lacks). It keeps the call-once contract:
@@ -115,3 +159,24 @@ def failed_start(exc: OSError, *, udp: bool) -> Outcome:
     those raise LocalResourceError): what the errno says, else a local error."""
     found = classify_errno(exc.errno or 0, udp=udp)
     return Outcome(*found) if found else Outcome(Seen.FILTERED, "local-error")
+
+
+def start_or_settle(start: Callable[[], Try], done: Done) -> Try:
+    """``start()``, or a settled try when this host cannot set the try up (an errno that
+    says why, as an outcome). Out of resources still raises LocalResourceError."""
+    try:
+        return start()
+    except LocalResourceError:
+        raise
+    except OSError as exc:
+        return SettledTry(failed_start(exc, udp=False), done)
+
+
+def open_or_fail(open_channel: Callable[[], Channel]) -> Channel:
+    """``open_channel()``, or a channel whose tries settle with why it could not open."""
+    try:
+        return open_channel()
+    except LocalResourceError:
+        raise
+    except OSError as exc:
+        return FailedChannel(failed_start(exc, udp=True))

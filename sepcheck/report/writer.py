@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,7 +48,7 @@ def write_atomic(path: Path, chunks: Iterator[str]) -> None:
     """Write ``chunks`` to ``path`` so that readers never see a partial file."""
     folder = path.parent if str(path.parent) else Path(".")
     fd = _unnamed_file(folder)
-    if fd is None:
+    if fd is None or sys.platform != "linux":  # O_TMPFILE and /proc are Linux's
         _write_named_temp(path, folder, chunks)
     else:
         temp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.lab.lab import Lab
-from tests.lab.test_classification import SEPCHECK_CHECK
+from tests.lab.test_classification import BACKENDS, SEPCHECK_CHECK
 
 SERVED_TCP = [22, 139, 443, 445, 1433, 2967, 8014, 8443, 8445, 8446, 8765, 9090]
 SERVED_UDP = [137, 138]
@@ -54,15 +54,20 @@ def sites(lab: Lab) -> Iterator[Lab]:
 
 
 def check(
-    lab: Lab, tmp_path: Path, topology: str, rules: str, *args: str
+    lab: Lab, tmp_path: Path, topology: str, rules: str, *args: str, backend: str | None = None
 ) -> tuple[int, dict[str, Any], str]:
-    """Apply ``rules`` on the router, run check from the client; exit code, report, stderr."""
+    """Apply ``rules`` on the router, run check from the client (``backend``: with that
+    SEPCHECK_BACKEND); exit code, report, stderr."""
     lab.firewall(rules + CLOSED_EVERYWHERE)
     site = tmp_path / "site.toml"
     site.write_text(topology)
-    done = lab.exec(*SEPCHECK_CHECK, "--topology", str(site), "--format", "json", *args)
+    chosen = ("env", f"SEPCHECK_BACKEND={backend}") if backend else ()
+    done = lab.exec(*chosen, *SEPCHECK_CHECK, "--topology", str(site), "--format", "json", *args)
     assert done.stdout.startswith("{"), done.stderr
-    return done.returncode, json.loads(done.stdout), done.stderr
+    report = json.loads(done.stdout)
+    if backend is not None:
+        assert report["parameters"]["backend"] == backend
+    return done.returncode, report, done.stderr
 
 
 def verdicts(report: dict[str, Any], verdict: str) -> set[str]:
@@ -84,15 +89,18 @@ MAC = "198.19.10.100"
 MANAGER_CLOSED = closed(MANAGER, 22, 139, 445, 1433, 2967)
 
 
-def test_a_12_1_site_on_http_only(sites: Lab, tmp_path: Path) -> None:
-    """12.1 clients talk HTTP 8014 (HTTPS is optional in 12.1): 443 closed is healthy."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_12_1_site_on_http_only(sites: Lab, tmp_path: Path, backend: str) -> None:
+    """12.1 clients talk HTTP 8014 (HTTPS is optional in 12.1): 443 closed is healthy.
+    The same verdicts from both connect-mode backends (the portable one of Windows and
+    macOS, run here on Linux)."""
     topology = f"""
 sep_version = "12.1.6 MP10"
 [roles.manager]
 hosts = ["{MANAGER}"]
 """
     healthy = MANAGER_CLOSED + closed(MANAGER, 443)
-    code, report, err = check(sites, tmp_path, topology, healthy, "--as", "client")
+    code, report, err = check(sites, tmp_path, topology, healthy, "--as", "client", backend=backend)
     assert code == 0, err
     assert verdicts(report, "fail") == set()
     assert "client-manager-https" not in {f["flow"] for f in report["summary"]["flow_results"]}
@@ -101,7 +109,13 @@ hosts = ["{MANAGER}"]
         for n in report["summary"]["not_planned"]
     )
     code, report, err = check(
-        sites, tmp_path, topology, blocked(MANAGER, 8014) + healthy, "--as", "client"
+        sites,
+        tmp_path,
+        topology,
+        blocked(MANAGER, 8014) + healthy,
+        "--as",
+        "client",
+        backend=backend,
     )
     assert code == 1, err
     assert verdicts(report, "fail") == {"client-manager-http"}

@@ -38,7 +38,9 @@ def test_no_module_of_net_imports_sepcheck_outside_net() -> None:
     assert outside == set()
 
 
-@pytest.mark.parametrize("module", ["sepcheck.net.linux", "sepcheck.net.raw"])
+@pytest.mark.parametrize(
+    "module", ["sepcheck.net.linux", "sepcheck.net.portable", "sepcheck.net.raw"]
+)
 def test_loading_a_backend_loads_neither_pydantic_nor_the_plan(module: str) -> None:
     code = (
         f"import sys, {module}; "

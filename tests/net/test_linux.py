@@ -204,5 +204,12 @@ def test_errno_table_covers_windows_and_posix() -> None:
     assert classify_errno(WSAECONNRESET, udp=True) == (Seen.REFUSED, "port-unreach")
     assert classify_errno(errno.EACCES) == (Seen.FILTERED, "local-policy")
     assert classify_errno(errno.EPERM) == (Seen.FILTERED, "local-policy")
+    # The same errno after the packet left is a device's ICMP prohibited, not this host.
+    assert classify_errno(errno.EACCES, arrived=True) == (Seen.FILTERED, "admin-prohibited")
+    assert classify_errno(errno.EPERM, udp=True, arrived=True) == (
+        Seen.FILTERED,
+        "admin-prohibited",
+    )
+    assert classify_errno(errno.ECONNREFUSED, arrived=True) == (Seen.REFUSED, "conn-refused")
     assert classify_errno(errno.ENETUNREACH) == (Seen.FILTERED, "net-unreach")
     assert classify_errno(errno.EHOSTUNREACH) == (Seen.FILTERED, "host-unreach")

@@ -11,7 +11,8 @@ import socket
 import pytest
 
 from sepcheck.net.outcome import Outcome, Seen
-from sepcheck.net.raw import RawBackend, raw_problem
+from sepcheck.net.raw import raw_problem
+from sepcheck.net.raw.backend import RawBackend
 from sepcheck.net.raw.tries import RawUdpChannel
 
 pytestmark = pytest.mark.skipif(

@@ -19,9 +19,9 @@ RTTs come from the kernel's receive timestamps (SO_TIMESTAMPNS), free of the loo
 from __future__ import annotations
 
 import socket
+import sys
 
-from sepcheck.net.outcome import LocalResourceError
-from sepcheck.net.plumbing import FailedChannel, SettledTry, failed_start, resolve_addresses
+from sepcheck.net.plumbing import open_or_fail, resolve_addresses, start_or_settle
 from sepcheck.net.poller import Poller, running_poller
 from sepcheck.net.protocols import Channel, Done, Try
 from sepcheck.net.raw import packets
@@ -29,6 +29,9 @@ from sepcheck.net.raw.dispatch import Matcher
 from sepcheck.net.raw.forged import Forgery
 from sepcheck.net.raw.side import Side
 from sepcheck.net.raw.tries import RawTcpTry, RawUdpChannel
+
+if sys.platform != "linux":  # raw sockets, recvmsg, SO_TIMESTAMPNS, BPF
+    raise ImportError("raw mode needs Linux")
 
 
 class RawBackend:
@@ -47,25 +50,21 @@ class RawBackend:
         return await resolve_addresses(name, family)
 
     def start_tcp(self, address: str, port: int, done: Done, ttl: int | None = None) -> Try:
-        try:
+        def start() -> Try:
             packed = packets.pack_address(address)
-            side = self._side(packed)
-            return RawTcpTry(self.matcher, side, address, packed, port, done, ttl)
-        except LocalResourceError:
-            raise
-        except OSError as exc:
-            return SettledTry(failed_start(exc, udp=False), done)
+            return RawTcpTry(self.matcher, self._side(packed), address, packed, port, done, ttl)
+
+        return start_or_settle(start, done)
 
     def open_udp(self, address: str, port: int, ttl: int | None = None) -> Channel:
-        try:
+        def open_channel() -> Channel:
             packed = packets.pack_address(address)
-            side = self._side(packed)
             self._poller = running_poller(self._poller)
-            return RawUdpChannel(self.matcher, self._poller, side, address, packed, port, ttl)
-        except LocalResourceError:
-            raise
-        except OSError as exc:
-            return FailedChannel(failed_start(exc, udp=True))
+            return RawUdpChannel(
+                self.matcher, self._poller, self._side(packed), address, packed, port, ttl
+            )
+
+        return open_or_fail(open_channel)
 
     def close(self) -> None:
         for side in self.sides.values():

@@ -8,6 +8,7 @@ go through ``Forgery`` first.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from sepcheck.net.classify import icmp_outcome
@@ -15,6 +16,9 @@ from sepcheck.net.outcome import Outcome, Seen
 from sepcheck.net.raw import packets
 from sepcheck.net.raw.forged import Forgery
 from sepcheck.net.raw.side import Ancillary, Side
+
+if sys.platform != "linux":  # raw sockets, recvmsg, SO_TIMESTAMPNS, BPF
+    raise ImportError("raw mode needs Linux")
 
 if TYPE_CHECKING:
     from sepcheck.net.raw.tries import Pending, RawTcpTry, RawUdpChannel

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,9 @@ from sepcheck.net.outcome import Outcome
 from sepcheck.net.raw import packets
 from sepcheck.net.raw.side import Side
 from sepcheck.net.ttl import judge_ttl
+
+if sys.platform != "linux":  # raw sockets, recvmsg, SO_TIMESTAMPNS, BPF
+    raise ImportError("raw mode needs Linux")
 
 if TYPE_CHECKING:
     from sepcheck.net.raw.tries import Pending

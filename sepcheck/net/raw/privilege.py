@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 PRIVILEGE_MESSAGE = (
     "raw mode needs root or the CAP_NET_RAW capability, which this process lacks; "
@@ -17,6 +18,11 @@ PRIVILEGE_HINT = (
 
 def raw_problem() -> tuple[str, str] | None:
     """Why raw mode cannot run here (a message and a hint), or None when it can."""
+    if sys.platform != "linux":
+        return (
+            "raw mode needs Linux (raw sockets, kernel timestamps, a socket filter)",
+            "--mode connect works on every platform",
+        )
     try:
         probe = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
     except PermissionError:

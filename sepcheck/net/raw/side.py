@@ -13,6 +13,9 @@ from collections.abc import Callable
 from sepcheck.net.raw import packets
 from sepcheck.net.raw.bpf import keep_only_port
 
+if sys.platform != "linux":  # raw sockets, recvmsg, SO_TIMESTAMPNS, BPF
+    raise ImportError("raw mode needs Linux")
+
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 _IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)

@@ -11,6 +11,7 @@ import asyncio
 import errno
 import random
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ from sepcheck.net.poller import Poller
 from sepcheck.net.protocols import Done
 from sepcheck.net.raw import packets
 from sepcheck.net.raw.side import ANCILLARY, IPV6_RECVHOPLIMIT, SO_TIMESTAMPNS, Ancillary, Side
+
+if sys.platform != "linux":  # raw sockets, recvmsg, SO_TIMESTAMPNS, BPF
+    raise ImportError("raw mode needs Linux")
 
 if TYPE_CHECKING:
     from sepcheck.net.raw.dispatch import Matcher
@@ -179,7 +183,7 @@ class RawUdpChannel(Pending):
             # read it first; the errno alone is the fallback.
             self.matcher.drain_icmp(self.side)
             if self.done is not None and self.held is None:
-                found = classify_errno(exc.errno or 0, udp=True)
+                found = classify_errno(exc.errno or 0, udp=True, arrived=True)
                 if found is not None:
                     self.settle(Outcome(found[0], found[1], None, self.rtt(None)[0]))
             return
