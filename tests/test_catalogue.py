@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sepcheck.catalogue import Catalogue, Entry, load_catalogue
-from sepcheck.errors import CatalogueError
+from sepcheck.errors import CatalogueError, Location
 from sepcheck.model import Expect, Protocol, Role, Scope
 from sepcheck.versions import parse_version
 
@@ -363,3 +363,366 @@ def test_docs_reference_matches_the_catalogue(catalogue: Catalogue) -> None:
     assert docs.endswith(catalogue_markdown(catalogue)), (
         "docs/catalogue.md is stale: regenerate it with sepcheck catalogue --format markdown"
     )
+
+
+# -- links between entries (checks.check_links) -----------------------------------------
+#
+# A catalogue where every kind of link is used and right: a group of alternatives picked by
+# a site setting (with a default), a feature that requires another, and a flow carried by
+# the site's proxy. Each case below breaks one link.
+
+
+def _entry(entry_id: str, port: int, destination: str, extra: str = "") -> str:
+    return f"""
+[[entry]]
+id = "{entry_id}"
+row = 0
+protocol = "tcp"
+port = {port}
+source = "client"
+destination = "{destination}"
+purpose = "x"
+configurable = true
+versions = "all"
+{extra}"""
+
+
+LINKED = (
+    """schema = 1
+
+[features.windows_push]
+description = "push to Windows"
+
+[features.mac_push]
+description = "push to Macs"
+requires = ["windows_push"]
+
+[groups.client-manager]
+description = "HTTP or HTTPS"
+setting = "management_server_list"
+defaults = [{ versions = "all", choose = ["http", "https"] }]
+"""
+    + _entry("client-manager-http", 8014, "manager", 'group = "client-manager"\nchoice = "http"\n')
+    + _entry("client-manager-https", 443, "manager", 'group = "client-manager"\nchoice = "https"\n')
+    + _entry("client-proxy-web", 8080, "proxy")
+    + _entry("client-cloud_console-https", 443, "cloud_console", 'via_proxy = "client-proxy-web"\n')
+)
+
+
+def _id_line(text: str, entry_id: str) -> int:
+    return text.splitlines().index(f'id = "{entry_id}"') + 1
+
+
+def test_a_catalogue_whose_links_fit_loads(write: Callable[[str, str], Path]) -> None:
+    cat = load_catalogue(write("linked.toml", LINKED))
+    assert cat.by_id["client-cloud_console-https"].via_proxy == "client-proxy-web"
+    assert cat.features["mac_push"].requires == ("windows_push",)
+    assert [e.id for e in cat if e.group == "client-manager"] == [
+        "client-manager-http",
+        "client-manager-https",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "entry_id", "key", "message", "hint"),
+    [
+        pytest.param(
+            ('group = "client-manager"\nchoice = "https"', 'group = "client-managers"'),
+            "client-manager-https",
+            "entry.group",
+            "entry 'client-manager-https': group 'client-managers' is not declared",
+            "declare it in a [groups.client-managers] table with a description",
+            id="undeclared-group",
+        ),
+        pytest.param(
+            ('destination = "proxy"\n', 'destination = "proxy"\ngroup = "client-manager"\n'),
+            "client-manager-http",
+            "entry.group",
+            "entry 'client-manager-http': members of group 'client-manager' must share "
+            "source and destination",
+            "alternatives are ways for one source to reach one destination",
+            id="group-members-apart",
+        ),
+        pytest.param(
+            ('choice = "https"\n', ""),
+            "client-manager-https",
+            "entry.choice",
+            "entry 'client-manager-https': a member of a group with a setting needs a choice "
+            "(and only then)",
+            "add choice = one of http, https",
+            id="missing-choice",
+        ),
+        pytest.param(
+            ('setting = "management_server_list"\n', ""),
+            "client-manager-http",
+            "entry.choice",
+            "entry 'client-manager-http': a member of a group with a setting needs a choice "
+            "(and only then)",
+            "remove choice",
+            id="choice-without-setting",
+        ),
+        pytest.param(
+            ('choice = "https"', 'choice = "ftp"'),
+            "client-manager-https",
+            "entry.choice",
+            "entry 'client-manager-https': choice 'ftp' is not a value of setting "
+            "'management_server_list'",
+            "use one of: http, https",
+            id="unknown-choice",
+        ),
+        pytest.param(
+            ('via_proxy = "client-proxy-web"', 'via_proxy = "client-proxy-webb"'),
+            "client-cloud_console-https",
+            "entry.via_proxy",
+            "entry 'client-cloud_console-https': via_proxy 'client-proxy-webb' is not an "
+            "entry from client to proxy",
+            "via_proxy names the entry that checks the path to the site's proxy",
+            id="via-proxy-unknown",
+        ),
+        pytest.param(
+            ('via_proxy = "client-proxy-web"', 'via_proxy = "client-manager-http"'),
+            "client-cloud_console-https",
+            "entry.via_proxy",
+            "entry 'client-cloud_console-https': via_proxy 'client-manager-http' is not an "
+            "entry from client to proxy",
+            "via_proxy names the entry that checks the path to the site's proxy",
+            id="via-proxy-not-to-proxy",
+        ),
+    ],
+)
+def test_an_entry_with_a_broken_link_is_refused(
+    write: Callable[[str, str], Path],
+    change: tuple[str, str],
+    entry_id: str,
+    key: str,
+    message: str,
+    hint: str,
+) -> None:
+    """Without these checks a mistyped group or proxy link loads, and the flow is silently
+    judged alone or never replaced by the proxy (the plan trusts the links)."""
+    assert change[0] in LINKED
+    text = LINKED.replace(*change, 1)
+    path = write("broken.toml", text)
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    error = info.value
+    assert error.message == message
+    assert error.location is not None
+    assert (error.location.path, error.location.line, error.location.key) == (
+        path,
+        _id_line(text, entry_id),
+        key,
+    )
+    assert error.hint == hint
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "message", "hint"),
+    [
+        pytest.param(
+            ('requires = ["windows_push"]', 'requires = ["windows_pushh"]'),
+            "features.mac_push",
+            "feature 'mac_push' names undeclared feature 'windows_pushh'",
+            "requires and excludes name features declared in [features]",
+            id="requires-undeclared",
+        ),
+        pytest.param(
+            ('requires = ["windows_push"]', 'excludes = ["embedded"]'),
+            "features.mac_push",
+            "feature 'mac_push' names undeclared feature 'embedded'",
+            "requires and excludes name features declared in [features]",
+            id="excludes-undeclared",
+        ),
+        pytest.param(
+            (
+                "[groups.client-manager]",
+                '[groups.spare]\ndescription = "x"\n\n[groups.client-manager]',
+            ),
+            "groups.spare",
+            "group 'spare' has no member entries",
+            "add group = 'spare' to the entries that are alternatives, or remove it",
+            id="group-without-members",
+        ),
+        pytest.param(
+            ('choose = ["http", "https"]', 'choose = ["http", "ftp"]'),
+            "groups.client-manager.defaults",
+            "group 'client-manager': default choice 'ftp' is not a value of setting "
+            "'management_server_list'",
+            "choose from: http, https",
+            id="default-choice-unknown",
+        ),
+    ],
+)
+def test_a_declaration_with_a_broken_link_is_refused(
+    write: Callable[[str, str], Path],
+    change: tuple[str, str],
+    key: str,
+    message: str,
+    hint: str,
+) -> None:
+    assert change[0] in LINKED
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(write("broken.toml", LINKED.replace(*change, 1)))
+    error = info.value
+    assert error.message == message
+    assert error.location is not None
+    assert error.location.key == key
+    assert error.hint == hint
+
+
+def test_a_broken_link_across_files_names_the_file_that_holds_it(tmp_path: Path) -> None:
+    """The proxy entry in one file, the flow it carries in the next: the link is checked
+    on the whole catalogue, and the error names the file and line of the broken entry."""
+    proxied = _entry("client-cloud_console-https", 443, "cloud_console", 'via_proxy = "X"\n')
+    (tmp_path / "1-ports.toml").write_text(
+        "schema = 1\n" + _entry("client-proxy-web", 8080, "proxy")
+    )
+    (tmp_path / "2-beyond.toml").write_text(
+        "schema = 1\n" + proxied.replace('"X"', '"client-proxy-web"')
+    )
+    assert len(load_catalogue(tmp_path)) == 2
+    broken = "schema = 1\n" + proxied.replace('"X"', '"client-proxy"')
+    (tmp_path / "2-beyond.toml").write_text(broken)
+    with pytest.raises(CatalogueError, match="via_proxy 'client-proxy' is not an entry") as info:
+        load_catalogue(tmp_path)
+    assert info.value.location == Location(
+        tmp_path / "2-beyond.toml",
+        _id_line(broken, "client-cloud_console-https"),
+        "entry.via_proxy",
+    )
+
+
+# -- more gaps of the site model: port_from, declarations across files, an entry's shape ---
+
+
+@pytest.mark.parametrize(
+    ("followers", "follower", "problem"),
+    [
+        pytest.param(
+            _entry("client-manager-alt", 8015, "manager", 'port_from = "client-manager-http"\n'),
+            "client-manager-alt",
+            "port_from entry 'client-manager-http' is 8014/tcp, not 8015/tcp",
+            id="other-port",
+        ),
+        pytest.param(
+            _entry(
+                "client-manager-alt", 8014, "manager", 'port_from = "client-manager-http"\n'
+            ).replace('"tcp"', '"udp"'),
+            "client-manager-alt",
+            "port_from entry 'client-manager-http' is 8014/tcp, not 8014/udp",
+            id="other-protocol",
+        ),
+        pytest.param(
+            _entry("client-manager-alt", 8014, "manager", 'port_from = "client-manager-http"\n')
+            + _entry("client-manager-chain", 8014, "manager", 'port_from = "client-manager-alt"\n'),
+            "client-manager-chain",
+            "port_from entry 'client-manager-alt' itself follows another entry",
+            id="chain",
+        ),
+    ],
+)
+def test_port_from_must_name_a_listener_it_can_follow(
+    write: Callable[[str, str], Path], followers: str, follower: str, problem: str
+) -> None:
+    """A topology overrides a listener once and every entry that follows it moves: a link
+    to another port would move a flow to a listener it never used, and a chain would leave
+    the last entry on the old port (the topology refuses overriding a follower)."""
+    text = GOOD + followers
+    path = write("broken.toml", text)
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    error = info.value
+    assert error.message == f"entry {follower!r}: {problem}"
+    assert error.location == Location(path, _id_line(text, follower), "entry.port_from")
+    assert error.hint == "port_from must name an entry with the same protocol and port"
+
+
+@pytest.mark.parametrize(
+    ("table", "declaration"),
+    [
+        ("features", '[features.windows_push]\ndescription = "push"\n'),
+        ("groups", '[groups.client-manager]\ndescription = "HTTP or HTTPS"\n'),
+        ("roles", '[roles.gup]\nimplies = ["client"]\n'),
+    ],
+)
+def test_a_declaration_in_two_files_is_refused(
+    tmp_path: Path, table: str, declaration: str
+) -> None:
+    """A user's extra file that declares a feature, group or role again would silently
+    replace the first declaration (its requires, setting, defaults or implied roles)."""
+    body = GOOD.split("\n", 1)[1]
+    (tmp_path / "1-ports.toml").write_text(
+        "schema = 1\n" + declaration + body.replace("client-manager-http", "client-manager-x")
+    )
+    (tmp_path / "2-mine.toml").write_text("schema = 1\n\n" + declaration + body)
+    name = declaration.split("]", 1)[0].split(".", 1)[1]
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(tmp_path)
+    error = info.value
+    # (Only the words around the name: a role is named by its enum's repr today.)
+    assert error.message.startswith(f"{table.rstrip('s')} ")
+    assert error.message.endswith(" is declared twice")
+    assert repr(name) in error.message
+    assert error.location == Location(tmp_path / "2-mine.toml", 3, f"{table}.{name}")
+    assert error.hint == f"declare each of [{table}] in one catalogue file only"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "message"),
+    [
+        pytest.param(
+            GOOD + 'scope = "local"\n',
+            2,  # the [[entry]] header
+            "entry[0]",
+            "entry 'client-manager-http': a local-scope entry runs on one host: source and "
+            "destination must be the same role",
+            id="local-between-two-roles",
+        ),
+        pytest.param(
+            GOOD.replace('"client"', '"manager"') + 'scope = "local"\nexpect = "unreachable"\n',
+            2,  # the [[entry]] header
+            "entry[0]",
+            "entry 'client-manager-http': a local-scope entry cannot be must-not-reach; use "
+            "scope network",
+            id="local-must-not-reach",
+        ),
+        pytest.param(
+            GOOD + 'choice = "http"\n',
+            2,  # the [[entry]] header
+            "entry[0]",
+            "entry 'client-manager-http': 'choice' needs 'group': it picks this member of a group",
+            id="choice-without-group",
+        ),
+        pytest.param(
+            GOOD + 'group = "client-manager"\nexpect = "unreachable"\n',
+            2,  # the [[entry]] header
+            "entry[0]",
+            "entry 'client-manager-http': a must-not-reach entry cannot be one of a group of "
+            "alternatives",
+            id="must-not-reach-alternative",
+        ),
+        pytest.param(
+            GOOD.replace(
+                "schema = 1\n",
+                'schema = 1\n[groups.g]\ndescription = "x"\nsetting = "server_list"\n',
+            ),
+            4,
+            "groups.g.setting",
+            "unknown site setting 'server_list'; known: management_server_list",
+            id="group-setting-unknown",
+        ),
+    ],
+)
+def test_an_entry_or_group_that_contradicts_itself_is_refused(
+    write: Callable[[str, str], Path], text: str, line: int, key: str, message: str
+) -> None:
+    """What one entry (or group) says must make sense alone: a local flow between two roles
+    would be probed on the loopback of the wrong host, a choice without a group picks
+    nothing, and a must-not-reach alternative would pass when another member works."""
+    path = write("broken.toml", text)
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    error = info.value
+    assert error.message == message
+    assert error.location is not None
+    assert (error.location.path, error.location.line, error.location.key) == (path, line, key)

@@ -200,3 +200,12 @@ def test_host_file_line_too_long(tmp_path: Path) -> None:
     with pytest.raises(HostFileError, match="longer than") as info:
         list(iter_host_file(path))
     assert info.value.line == 3
+
+
+@pytest.mark.parametrize("text", ["wks01.2024", "sepm01.example.10"])
+def test_a_name_whose_last_label_is_a_number_is_refused(text: str) -> None:
+    """No top-level domain is all digits (RFC 3696): such a name is a mistyped address or
+    host, refused now rather than reported unresolved after the run."""
+    with pytest.raises(HostSpecError) as info:
+        parse_host_spec(text)
+    assert str(info.value) == f"{text!r} is neither a valid IPv4 address nor a host name"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sepcheck.catalogue import Catalogue
+from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.errors import TopologyError
 from sepcheck.model import Expect, Protocol, Role
 from sepcheck.plan import Plan, Probe, SkipReason, Vantage, build_plan, infer_vantage
@@ -416,3 +416,129 @@ def test_a_manager_that_is_also_a_client(write: Write, catalogue: Catalogue) -> 
     assert reasons["client-manager-web-console-exposure"].reason is SkipReason.CONTRADICTED
     assert "itself a manager" in reasons["client-manager-console-https-exposure"].detail
     assert {"client-manager-http", "client-manager-https"} <= {f.entry.id for f in plan.flows}
+
+
+def test_netbios_leaves_out_the_ipv6_addresses_of_a_hosts_file(
+    write: Write, catalogue: Catalogue
+) -> None:
+    """A hosts file mixes families; its IPv6 addresses, counted when the topology loads,
+    are never NetBIOS targets, and the plan says how many it left out."""
+    write(
+        "clients.txt",
+        "198.18.4.1\nfd00:18::5\nfd00:18::/120\nfd00::1-fd00::4\nwks01.example.test\n"
+        "198.18.5.0/30\n",
+    )
+    text = (
+        'features = ["windows_push"]\n' + MANAGER + '[roles.client]\nhost_files = ["clients.txt"]\n'
+    )
+    plan = _plan(write, catalogue, text, Role.MANAGER)
+    counts = {f.entry.id: f.count for f in plan.flows}
+    assert counts["manager-client-push-smb"] == 264  # every target of the file
+    netbios = ("manager-client-push-netbios-ssn", "manager-client-push-netbios-ns")
+    for flow in (*netbios, "manager-client-push-netbios-dgm"):
+        assert counts[flow] == 4  # 198.18.4.1, wks01 and the two of 198.18.5.0/30
+    probes = list(plan.probes())
+    assert len(probes) == plan.total
+    for flow in netbios:
+        hosts = [p.host for p in probes if p.flow == flow]
+        assert hosts == ["198.18.4.1", "wks01.example.test", "198.18.5.1", "198.18.5.2"]
+    ipv4_only = {s.entry.id: s.detail for s in plan.skipped if s.reason is SkipReason.IPV4_ONLY}
+    assert ipv4_only["manager-client-push-netbios-ssn"] == (
+        "NetBIOS over TCP/IP is IPv4 only (RFC 1001/1002): not planned to "
+        "the 260 IPv6 addresses of clients.txt"
+    )
+    assert "manager-client-push-smb" not in ipv4_only
+
+
+def test_netbios_leaves_out_ipv6_blocks_and_ranges(write: Write, catalogue: Catalogue) -> None:
+    """Not only single IPv6 addresses: an IPv6 block or range is no NetBIOS target either."""
+    clients = '[roles.client]\nhosts = ["198.18.1.0/30", "fd00:18::/126", "fd00::1-fd00::4"]\n'
+    text = 'features = ["windows_push"]\n' + MANAGER + clients
+    plan = _plan(write, catalogue, text, Role.MANAGER)
+    counts = {f.entry.id: f.count for f in plan.flows}
+    assert counts["manager-client-push-smb"] == 2 + 3 + 4
+    assert counts["manager-client-push-netbios-ns"] == 2
+    assert not any(p.address is not None and ":" in p.address for p in plan.probes() if p.ipv4_only)
+    ipv4_only = {s.entry.id: s.detail for s in plan.skipped if s.reason is SkipReason.IPV4_ONLY}
+    assert ipv4_only["manager-client-push-netbios-ns"] == (
+        "NetBIOS over TCP/IP is IPv4 only (RFC 1001/1002): not planned to "
+        "fd00:18::/126, fd00::1-fd00::4"
+    )
+    # IPv6 blocks only: NetBIOS is not planned at all, and says why.
+    v6 = '[roles.client]\nhosts = ["fd00:18::/126", "fd00::1-fd00::4"]\n'
+    plan = _plan(write, catalogue, 'features = ["windows_push"]\n' + MANAGER + v6, Role.MANAGER)
+    assert "manager-client-push-netbios-ns" not in {f.entry.id for f in plan.flows}
+    ipv4_only = {s.entry.id: s.detail for s in plan.skipped if s.reason is SkipReason.IPV4_ONLY}
+    assert ipv4_only["manager-client-push-netbios-ns"] == (
+        "NetBIOS over TCP/IP is IPv4 only (RFC 1001/1002) and every client host is IPv6: "
+        "fd00:18::/126, fd00::1-fd00::4"
+    )
+
+
+def test_a_host_written_two_ways_is_probed_once(write: Write, catalogue: Catalogue) -> None:
+    """The same name in another case or with the root dot, the same address, block or range
+    written another way, the same hosts file by another path: one set of probes."""
+    write("managers.txt", "198.18.9.1\n")
+    text = """[roles.manager]
+hosts = [
+    "SEPM01.example.test", "sepm01.example.test.",
+    "fd00:18::5", "fd00:18:0::5",
+    "fd00:19::/126", "fd00:19:0::/126",
+    "198.18.3.5-9", "198.18.3.5-198.18.3.9",
+]
+host_files = ["managers.txt", "./managers.txt"]
+"""
+    plan = _plan(write, catalogue, text, Role.CLIENT)
+    http = {f.entry.id: f for f in plan.flows}["client-manager-http"]
+    assert http.count == 1 + 1 + 3 + 5 + 1
+    assert [s.text for s in http.specs] == [
+        "SEPM01.example.test",
+        "fd00:18::5",
+        "fd00:19::/126",
+        "198.18.3.5-9",
+        "managers.txt",
+    ]
+    probes = list(plan.probes())
+    assert len(probes) == plan.total
+    keys = [(p.host.lower(), p.protocol, p.port) for p in probes]
+    assert len(keys) == len(set(keys))
+
+
+GROUP_WITHOUT_DEFAULTS = """schema = 1
+[groups.client-manager]
+description = "HTTP or HTTPS"
+setting = "management_server_list"
+"""
+
+
+def test_a_group_without_a_default_for_the_site_plans_every_member(write: Write) -> None:
+    """A user's catalogue may give a group a setting and no defaults: a site that leaves
+    the setting out then checks every member, as alternatives (and the plan does not
+    crash looking for a default)."""
+    member = """[[entry]]
+id = "client-manager-{0}"
+row = 0
+protocol = "tcp"
+port = {1}
+source = "client"
+destination = "manager"
+purpose = "x"
+configurable = true
+versions = "all"
+group = "client-manager"
+choice = "{0}"
+"""
+    own = load_catalogue(
+        write(
+            "catalogue.toml",
+            GROUP_WITHOUT_DEFAULTS + member.format("http", 8014) + member.format("https", 443),
+        )
+    )
+    plan = _plan(write, own, 'sep_version = "14.3 RU8"\n' + MANAGER, Role.CLIENT)
+    assert plan.groups["client-manager"].members == ("client-manager-http", "client-manager-https")
+    assert plan.skipped == ()
+    assert plan.notes == ()
+    given = 'management_server_list = ["https"]\n' + MANAGER
+    assert [f.entry.id for f in _plan(write, own, given, Role.CLIENT).flows] == [
+        "client-manager-https"
+    ]

@@ -451,3 +451,98 @@ def test_brackets_in_an_error_are_printed_as_written(write: Write, host: str) ->
     code, lines = _cli("plan", "-t", str(site), "--as", "client")
     _one_line_error(code, lines)
     assert repr(host) in lines[0]
+
+
+def test_a_flow_skipped_by_id_must_exist(write: Write, catalogue: Catalogue) -> None:
+    """A mistyped id in [flows] skip would be ignored: the flow the user meant to leave
+    out would still be probed (and fail), with nothing saying why."""
+    good = BASE + '\n[flows]\nskip = ["client-manager-https"]\n'
+    assert load_topology(write("site.toml", good), catalogue).skip == {"client-manager-https"}
+    text = (
+        BASE + '\n[flows]\nskip = [\n    "client-manager-https",\n    "client-manager-htps",\n]\n'
+    )
+    path = write("site.toml", text)
+    with pytest.raises(TopologyError) as info:
+        load_topology(path, catalogue)
+    error = info.value
+    assert error.message == "unknown entry id 'client-manager-htps' in flows.skip"
+    line = text.splitlines().index('    "client-manager-htps",') + 1
+    assert error.location == Location(path, line, "flows.skip[1]")
+    assert error.hint == "did you mean 'client-manager-https'?"
+    far = write("site.toml", BASE + '\n[flows]\nskip = ["printer-spooler"]\n')
+    with pytest.raises(TopologyError, match="unknown entry id 'printer-spooler'") as info:
+        load_topology(far, catalogue)
+    assert info.value.hint == "see `sepcheck catalogue` for the ids"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        pytest.param(
+            '[roles.manager]\nhosts = ["198.18.2.2"]\nport = 8443\n',
+            "roles.manager.port",
+            "a role table holds hosts, host_files, description and os",
+            id="role-table",
+        ),
+        pytest.param(
+            '[roles.manager]\nhosts = ["198.18.2.2"]\n[[roles.client]]\nhosts = ["198.18.1.1"]\n'
+            '[[roles.client]]\nos = "mac"\naddresses = ["198.18.4.10"]\n',
+            "roles.client[1].addresses",
+            "a role table holds hosts, host_files, description and os",
+            id="host-group",
+        ),
+        pytest.param(
+            'version = "14.3 RU8"\n[roles.manager]\nhosts = ["198.18.2.2"]\n',
+            "version",
+            "top-level keys are name, sep_version, management_server_list, features, "
+            "[roles.ROLE] (or [[roles.ROLE]] host groups), [ports] and [flows]",
+            id="top-level",
+        ),
+        pytest.param(
+            '[roles.manager]\nhosts = ["198.18.2.2"]\n[flows]\nskipped = ["x-y"]\n',
+            "flows.skipped",
+            "remove it or check its spelling against the docs",
+            id="elsewhere",
+        ),
+    ],
+)
+def test_an_unknown_key_gets_the_hint_of_its_table(
+    write: Write, catalogue: Catalogue, text: str, key: str, hint: str
+) -> None:
+    """The hint lists the keys that are allowed where the unknown one was found."""
+    path = write("site.toml", text)
+    with pytest.raises(TopologyError) as info:
+        load_topology(path, catalogue)
+    error = info.value
+    assert error.message == f"unknown key {key.rsplit('.', 1)[-1]!r}"
+    assert error.location is not None
+    assert error.location.key == key
+    assert error.hint == hint
+
+
+def test_ipv6_addresses_of_a_hosts_file_are_counted(write: Write, catalogue: Catalogue) -> None:
+    """A hosts file is read once at load: its targets are counted, and so are the IPv6 ones,
+    which the IPv4-only NetBIOS flows leave out (see test_plan)."""
+    write(
+        "clients.txt",
+        "# mixed\n198.18.4.1\nfd00:18::5\nfd00:18::/120  # lab\nfd00::1-fd00::4\n"
+        "wks01.example.test\n198.18.5.0/30\n",
+    )
+    text = '[roles.manager]\nhosts = ["198.18.2.2"]\n[roles.client]\nhost_files = ["clients.txt"]\n'
+    topology = load_topology(write("site.toml", text), catalogue)
+    (spec,) = topology.hosts(Role.CLIENT)
+    assert isinstance(spec, FileSpec)
+    assert spec.count == topology.host_count(Role.CLIENT) == 1 + 1 + 255 + 4 + 1 + 2
+    assert spec.v6_total == 1 + 255 + 4
+
+
+def test_a_role_with_an_empty_list_of_host_groups(write: Write, catalogue: Catalogue) -> None:
+    """``roles.manager = []`` names the role but no host: said at load, not turned into a
+    role without hosts whose required flows all end up as gaps."""
+    path = write("site.toml", '[roles]\nmanager = []\nclient = [{ hosts = ["198.18.1.5"] }]\n')
+    with pytest.raises(TopologyError) as info:
+        load_topology(path, catalogue)
+    error = info.value
+    assert error.message == "role 'manager' has no host groups"
+    assert error.location == Location(path, 2, "roles.manager")
+    assert error.hint == "add a [[roles.manager]] table with hosts = [...], or remove the key"
