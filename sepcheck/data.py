@@ -7,10 +7,12 @@ that order means a test run from the checkout and an installed copy read the sam
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-_PACKAGE_DIR = Path(str(resources.files("sepcheck")))
+# The package's own folder: what importlib.resources.files("sepcheck") gives for a package
+# on disk (the only kind sepcheck is installed as), without importing importlib.resources
+# at every start.
+_PACKAGE_DIR = Path(__file__).parent
 
 
 def data_dir(name: str) -> Path:

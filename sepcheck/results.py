@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sepcheck.model import Protocol
 from sepcheck.net.outcome import Outcome, Seen
-from sepcheck.plan import Probe
+
+if TYPE_CHECKING:
+    # A type only: the command line reads ``Stage`` from here while it is built, and the
+    # plan package is not needed for that.
+    from sepcheck.plan import Probe
 
 
 class State(StrEnum):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import socket
@@ -27,18 +25,20 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sepcheck import __version__
 from sepcheck.backends import BackendChoice
 from sepcheck.engine import Engine, EngineSettings, raise_fd_limit
 from sepcheck.entry import STOP_SIGNALS, defer_signals
 from sepcheck.net.outcome import Outcome
-from sepcheck.payloads import PayloadSet
 from sepcheck.plan import Plan, Probe
 from sepcheck.report.collect import Collector
 from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
 from sepcheck.results import ProbeResult, Stage, probe_result, unresolved_result
+
+if TYPE_CHECKING:  # imported by the runs of WORKER_THRESHOLD probes or more alone
+    import multiprocessing.connection
 
 WORKER_THRESHOLD = 2000
 """Plans smaller than this run in one process: forking costs more than it saves."""
@@ -92,7 +92,8 @@ class _Job:
 
     plan: Plan
     backend: BackendChoice
-    payloads: PayloadSet
+    datagram: Callable[[int], bytes]
+    """What a UDP try to a port carries (``PayloadSet.datagram``)."""
     settings: EngineSettings
     stage: Stage
     spool_dir: Path | None
@@ -136,7 +137,7 @@ def _drive(
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, task.cancel)
         backend = job.backend.factory()
-        engine = Engine(backend, job.payloads.datagram, job.settings)
+        engine = Engine(backend, job.datagram, job.settings)
         try:
             await engine.run(probes, ResultSink(add), concurrency=limit)
         except asyncio.CancelledError:
@@ -164,7 +165,7 @@ def run_check(
     *,
     plan: Plan,
     backend: BackendChoice,
-    payloads: PayloadSet,
+    datagram: Callable[[int], bytes],
     settings: EngineSettings,
     stage: Stage,
     vantage: VantageInfo,
@@ -180,7 +181,7 @@ def run_check(
     count = workers if workers is not None else default_workers(plan.total, backend)
     if not backend.workers:
         count = 1
-    job = _Job(plan, backend, payloads, settings, stage, spool_dir)
+    job = _Job(plan, backend, datagram, settings, stage, spool_dir)
     started = time.monotonic()
 
     def sink(result: ProbeResult) -> None:
@@ -280,6 +281,8 @@ def _run_workers(
 ) -> bool:
     if sys.platform == "win32":  # default_workers() never asks for them there
         raise RuntimeError("worker processes need fork(), which Windows lacks")
+    import multiprocessing.connection
+
     settings = job.settings
     share = replace(
         job,

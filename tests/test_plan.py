@@ -450,6 +450,23 @@ def test_netbios_leaves_out_the_ipv6_addresses_of_a_hosts_file(
     assert "manager-client-push-smb" not in ipv4_only
 
 
+def test_a_hosts_file_of_ipv6_addresses_only_gives_netbios_no_target(
+    write: Write, catalogue: Catalogue
+) -> None:
+    """It used to plan NetBIOS to "v6.txt (0 hosts)": a flow of no probe, said nowhere."""
+    write("v6.txt", "fd00:18::5\nfd00:18::/126\n")
+    text = 'features = ["windows_push"]\n' + MANAGER + '[roles.client]\nhost_files = ["v6.txt"]\n'
+    plan = _plan(write, catalogue, text, Role.MANAGER)
+    counts = {f.entry.id: f.count for f in plan.flows}
+    assert counts["manager-client-push-smb"] == 4  # ::5, and ::1-::3 of the /126
+    assert "manager-client-push-netbios-ns" not in counts
+    ipv4_only = {s.entry.id: s.detail for s in plan.skipped if s.reason is SkipReason.IPV4_ONLY}
+    assert ipv4_only["manager-client-push-netbios-ns"] == (
+        "NetBIOS over TCP/IP is IPv4 only (RFC 1001/1002) and every client host is IPv6: "
+        "the 4 IPv6 addresses of v6.txt"
+    )
+
+
 def test_netbios_leaves_out_ipv6_blocks_and_ranges(write: Write, catalogue: Catalogue) -> None:
     """Not only single IPv6 addresses: an IPv6 block or range is no NetBIOS target either."""
     clients = '[roles.client]\nhosts = ["198.18.1.0/30", "fd00:18::/126", "fd00::1-fd00::4"]\n'

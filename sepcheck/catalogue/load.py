@@ -74,8 +74,9 @@ def _absorb(table: str, found: dict[K, V], into: dict[K, V], file: Path, text: s
     """Add one file's declarations to the catalogue's; each name is declared once."""
     for name, value in found.items():
         if name in into:
+            # str(): a role's name is an enum, whose repr would read <Role.GUP: 'gup'>.
             raise CatalogueError(
-                f"{table.rstrip('s')} {name!r} is declared twice",
+                f"{table.rstrip('s')} {str(name)!r} is declared twice",
                 location=Location(file, find_line(text, (table, name)), f"{table}.{name}"),
                 hint=f"declare each of [{table}] in one catalogue file only",
             )

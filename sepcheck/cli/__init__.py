@@ -26,11 +26,11 @@ def main() -> None:
     # sepcheck says what is wrong in one line, and where to look, like every other error.
     try:
         code = app(standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        # `sepcheck` alone (no_args_is_help): the help is the answer.
+        sys.stdout.write(exc.ctx.get_help() + "\n")
+        sys.exit(EXIT_USAGE)
     except click_exceptions.UsageError as exc:
-        if not exc.format_message().strip() and exc.ctx is not None:
-            # `sepcheck` alone (no_args_is_help): the help is the answer.
-            sys.stdout.write(exc.ctx.get_help() + "\n")
-            sys.exit(EXIT_USAGE)
         command = exc.ctx.command_path if exc.ctx is not None else "sepcheck"
         _error(exc.format_message(), f"see '{command} --help'")
         sys.exit(EXIT_USAGE)

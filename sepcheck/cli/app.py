@@ -1,5 +1,11 @@
 """The typer application and what every command shares: consoles, the error wrapper that
-turns bad input into one line and exit code 2, exit codes and common options."""
+turns bad input into one line and exit code 2, exit codes and common options.
+
+Every command module is imported to build the command line, `sepcheck --help` included, so
+this module (like each command's) imports only what the options need at that time: typer
+and the enums of the options. rich, the site model and the engine are imported inside the
+functions that use them (start-up time: bench/startup.py, tests/test_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,22 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from sepcheck import __version__
+from sepcheck.cli.help import CommandGroup
+from sepcheck.entry import started
 from sepcheck.errors import SepcheckError, UsageError
-from sepcheck.localhost import local_addresses, local_names
 from sepcheck.model import Role
-from sepcheck.plan import Vantage, infer_vantage
-from sepcheck.topology import Topology
-from sepcheck.versions import SepVersion, parse_version
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sepcheck.plan import Vantage
+    from sepcheck.topology import Topology
+    from sepcheck.versions import SepVersion
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -33,6 +42,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # click's own help formatter, not typer's rich panels: those import most of rich
+    # (markdown, tracebacks, pretty-printing; about 70 ms, half the start-up goal of
+    # `--help`). The content is the same; see help.py for the command list.
+    rich_markup_mode=None,
+    cls=CommandGroup,
 )
 
 P = ParamSpec("P")
@@ -40,10 +54,14 @@ R = TypeVar("R")
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     # Piped tables keep their columns readable instead of wrapping at rich's 80-column
     # default; COLUMNS still wins when the user sets it.
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
@@ -51,13 +69,18 @@ def stdout_console() -> Console:
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn SepcheckError into 'sepcheck: error: WHERE: WHAT' plus a hint, exit 2."""
+    """Turn SepcheckError into 'sepcheck: error: WHERE: WHAT' plus a hint, exit 2. Every
+    command goes through here once its options are read: the start-up ends (see
+    ``entry.started``: the garbage collector runs again from here on)."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        started()
         try:
             return func(*args, **kwargs)
         except SepcheckError as exc:
+            from rich.markup import escape
+
             err = stderr_console()
             # The message quotes the user's input ("[fd00::1]:443"): text, never markup.
             err.print(
@@ -111,6 +134,8 @@ def write_chunks(chunks: Iterable[str]) -> None:
 def parse_cli_version(text: str | None) -> SepVersion | None:
     if text is None:
         return None
+    from sepcheck.versions import parse_version
+
     try:
         return parse_version(text)
     except SepcheckError as exc:
@@ -118,8 +143,12 @@ def parse_cli_version(text: str | None) -> SepVersion | None:
 
 
 def resolve_vantage(roles: list[Role] | None, topology: Topology) -> Vantage:
+    from sepcheck.plan import Vantage, infer_vantage
+
     if roles:
         return Vantage(tuple(dict.fromkeys(roles)))
+    from sepcheck.localhost import local_addresses, local_names
+
     inferred = infer_vantage(topology, local_addresses(), local_names())
     if inferred is None:
         raise UsageError(

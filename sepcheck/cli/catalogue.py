@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import (
     CatalogueOption,
     app,
@@ -17,7 +16,6 @@ from sepcheck.cli.app import (
     write_chunks,
 )
 from sepcheck.model import Protocol, Role
-from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_view
 
 
 class CatalogueFormat(StrEnum):
@@ -45,6 +43,9 @@ def catalogue_command(
     catalogue_path: CatalogueOption = None,
 ) -> None:
     """List the SEP flows of the port catalogue."""
+    from sepcheck.catalogue import load_catalogue
+    from sepcheck.render.catalogue import catalogue_json, catalogue_markdown, catalogue_view
+
     catalogue = load_catalogue(catalogue_path)
     version = parse_cli_version(sep_version)
     entries = list(catalogue.select(version=version, role=role, protocol=protocol))

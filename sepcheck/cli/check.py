@@ -8,7 +8,8 @@ the reports, and ``check_exit`` turns how the run ended into the exit code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -22,14 +23,23 @@ from sepcheck.cli.app import (
     resolve_vantage,
     stderr_console,
 )
-from sepcheck.cli.check_job import build_job
 from sepcheck.cli.check_options import DEFAULTS as D
 from sepcheck.cli.check_options import CheckOptions
-from sepcheck.cli.check_run import run_job
 from sepcheck.cli.validate import split_env_outputs
 from sepcheck.model import Role
-from sepcheck.plan import Vantage
-from sepcheck.topology import Topology
+
+if TYPE_CHECKING:
+    from sepcheck.cli.check_job import CheckJob, Machine
+    from sepcheck.plan import Vantage
+    from sepcheck.topology import Topology
+
+
+def build_job(options: CheckOptions, machine: Machine, say: Callable[[str], None]) -> CheckJob:
+    """``check_job.build_job``, loaded when a check starts: it reads the catalogue and the
+    topology (pydantic), which neither `--help` nor the other commands need."""
+    from sepcheck.cli import check_job
+
+    return check_job.build_job(options, machine, say)
 
 
 class ThisMachine:
@@ -126,4 +136,7 @@ def check_command(
         mode=mode,
         catalogue_path=catalogue_path,
     )
-    raise typer.Exit(run_job(build_job(options, ThisMachine(), _say)))
+    job = build_job(options, ThisMachine(), _say)
+    from sepcheck.cli.check_run import run_job  # the run's modules, once the job holds
+
+    raise typer.Exit(run_job(job))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from sepcheck.cli.app import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from sepcheck.cli.check_options import FailOn
-from sepcheck.diff import Diff
 from sepcheck.entry import EXIT_INTERRUPTED
-from sepcheck.report.model import ReportHead
 from sepcheck.results import Verdict
+
+if TYPE_CHECKING:
+    from sepcheck.diff import Diff
+    from sepcheck.report.model import ReportHead
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sepcheck.archive import Archive, host_tag
 from sepcheck.backends import BackendChoice, choose
 from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import ProbeMode
@@ -37,7 +36,10 @@ from sepcheck.render.formats import (
 )
 from sepcheck.results import Stage
 from sepcheck.timing import SMALL_RUN, TimingSettings
-from sepcheck.topology import Topology
+
+if TYPE_CHECKING:
+    from sepcheck.archive import Archive
+    from sepcheck.topology import Topology
 
 
 class Machine(Protocol):
@@ -136,6 +138,8 @@ def _archive(options: CheckOptions) -> ArchiveTarget | None:
         raise UsageError("--keep, --output-dir-format and --report-tag need --output-dir DIR")
     if options.output_dir is None:
         return None
+    from sepcheck.archive import Archive, host_tag
+
     return ArchiveTarget(
         archive=Archive(options.output_dir, host_tag(options.report_tag)),
         extensions=tuple(dict.fromkeys(options.dir_formats or (Extension.JSON,))),

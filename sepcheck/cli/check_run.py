@@ -6,29 +6,28 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from sepcheck.archive import folder_lock
 from sepcheck.cli.app import stderr_console, stdout_console
 from sepcheck.cli.check_exit import Outcome, exit_code
-from sepcheck.cli.check_job import CheckJob
 from sepcheck.cli.check_options import FailOn
-from sepcheck.diff import Diff, diff_against
 from sepcheck.entry import noted_signal
 from sepcheck.localhost import local_addresses
-from sepcheck.payloads import load_payloads
-from sepcheck.render.diff import diff_summary, diff_table
+from sepcheck.model import Protocol
 from sepcheck.render.formats import Extension, FileFormat, ReportFormat, file_chunks, file_format
 from sepcheck.render.matrix import matrix_table, summary_line
 from sepcheck.report.model import ReportHead, TopologyRef, VantageInfo
-from sepcheck.report.rows import SpooledRows
-from sepcheck.report.writer import write_atomic, write_stream
 from sepcheck.run import CheckRun, run_check
+
+if TYPE_CHECKING:
+    # What only some runs need is imported where they need it: the progress bar (on a
+    # terminal), the reports folder's lock (--output-dir), report files (--output, a
+    # format other than the table) and the comparison (--baseline).
+    from sepcheck.cli.check_job import CheckJob
+    from sepcheck.diff import Diff
 
 
 def run_job(job: CheckJob) -> int:
@@ -39,6 +38,8 @@ def run_job(job: CheckJob) -> int:
     # replaced atomically, and no lock file is left beside a user's own file.)
     with contextlib.ExitStack() as locks:
         if job.archive is not None:
+            from sepcheck.archive import folder_lock
+
             locks.enter_context(folder_lock(job.archive.archive.folder, job.archive.lock_wait))
         run = _probe(job)
         return _report(job, run)
@@ -47,7 +48,16 @@ def run_job(job: CheckJob) -> int:
 def _probe(job: CheckJob) -> CheckRun:
     err = stderr_console()
     total = job.plan.total
-    show_progress = job.progress and not job.quiet and err.is_terminal and total > 1
+    if not (job.progress and not job.quiet and err.is_terminal and total > 1):
+        return _run(job, None)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn("probing"),
         BarColumn(),
@@ -55,26 +65,44 @@ def _probe(job: CheckJob) -> CheckRun:
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=not show_progress,
     )
     task_id = bar.add_task("probes", total=total)
     with bar:
-        return run_check(
-            plan=job.plan,
-            backend=job.backend,
-            payloads=load_payloads(),
-            settings=job.settings,
-            stage=job.stage,
-            vantage=_vantage_info(job),
-            topology=_topology_ref(job),
-            catalogue=job.catalogue_label,
-            # Spools live in the temporary folder, never beside the reports: a killed run
-            # leaves nothing half-written where reports are collected.
-            spool_dir=None,
-            workers=job.workers,
-            on_progress=(lambda n: bar.advance(task_id, n)) if show_progress else None,
-            mode="raw" if job.raw else "connect",
-        )
+        return _run(job, lambda n: bar.advance(task_id, n))
+
+
+def _run(job: CheckJob, on_progress: Callable[[int], None] | None) -> CheckRun:
+    return run_check(
+        plan=job.plan,
+        backend=job.backend,
+        datagram=_datagrams(job),
+        settings=job.settings,
+        stage=job.stage,
+        vantage=_vantage_info(job),
+        topology=_topology_ref(job),
+        catalogue=job.catalogue_label,
+        # Spools live in the temporary folder, never beside the reports: a killed run
+        # leaves nothing half-written where reports are collected.
+        spool_dir=None,
+        workers=job.workers,
+        on_progress=on_progress,
+        mode="raw" if job.raw else "connect",
+    )
+
+
+def _datagrams(job: CheckJob) -> Callable[[int], bytes]:
+    """What UDP probes carry: the payloads of probes/udp.toml (shipped with sepcheck), read
+    for plans with UDP flows only; the most common run, a client checking its manager,
+    probes TCP alone."""
+    if all(flow.entry.protocol is not Protocol.UDP for flow in job.plan.flows):
+        return _no_datagram
+    from sepcheck.payloads import load_payloads
+
+    return load_payloads().datagram
+
+
+def _no_datagram(port: int) -> bytes:
+    raise AssertionError(f"a UDP probe to port {port} in a plan without UDP flows")
 
 
 def _vantage_info(job: CheckJob) -> VantageInfo:
@@ -119,13 +147,19 @@ def _write_files(job: CheckJob, head: ReportHead, spools: list[Path]) -> _Writte
         # One file that cannot be written (a full disk) must not cost the others, and the
         # run must say exactly which one failed.
         try:
-            write_atomic(path, file_chunks(fmt, head, spools))
+            _write_one(path, fmt, head, spools)
             written.paths.append(path)
         except OSError as exc:
             written.failures.append(f"report {path} not written: {exc.strerror or exc}")
     if job.archive is not None and job.archive.keep is not None:
         job.archive.archive.prune(job.archive.keep, [e.value for e in job.archive.extensions])
     return written
+
+
+def _write_one(path: Path, fmt: FileFormat, head: ReportHead, spools: list[Path]) -> None:
+    from sepcheck.report.writer import write_atomic  # only runs that write files load it
+
+    write_atomic(path, file_chunks(fmt, head, spools))
 
 
 def _print_stdout(
@@ -136,8 +170,12 @@ def _print_stdout(
             console = stdout_console()
             console.print(matrix_table(head, width=console.width))
             if changes is not None:
+                from sepcheck.render.diff import diff_table
+
                 console.print(diff_table(changes))
         case _:
+            from sepcheck.report.writer import write_stream
+
             write_stream(file_chunks(fmt, head, spools), sys.stdout)
 
 
@@ -147,6 +185,9 @@ def _report(job: CheckJob, run: CheckRun) -> int:
     try:
         written = _write_files(job, head, spools)
         if job.baseline is not None:
+            from sepcheck.diff import diff_against
+            from sepcheck.report.rows import SpooledRows
+
             # Streamed: the run's rows are walked once from the spools, never held whole.
             rows = SpooledRows.of(spools)
             changes = diff_against(job.baseline.index, rows, after_complete=head.complete)
@@ -173,8 +214,12 @@ def _tell(job: CheckJob, head: ReportHead, written: _Written, changes: Diff | No
     if job.archive is not None and written.paths:
         err.print(f"reports: {', '.join(str(p) for p in written.paths)}", markup=False)
     if changes is not None and job.baseline is not None:
+        from sepcheck.render.diff import diff_summary
+
         err.print(f"since {job.baseline.path}: {diff_summary(changes)}", markup=False)
     for failure in written.failures:
+        from rich.markup import escape
+
         err.print(f"[bold red]sepcheck: error:[/] {escape(failure)}", highlight=False)
     if written.failures:
         err.print("  hint: free some space there, or write the reports elsewhere", markup=False)

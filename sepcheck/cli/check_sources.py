@@ -7,15 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sepcheck.archive import Archive
-from sepcheck.catalogue import Catalogue
 from sepcheck.cli.check_options import CheckOptions, FailOn
-from sepcheck.diff import Baseline
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.model import ROLE_NAMES, Role
-from sepcheck.report.load import load_report
-from sepcheck.topology import Topology, load_topology, topology_from_hosts
+
+if TYPE_CHECKING:
+    # The baseline's modules (report loading, the diff) load only for --baseline, the
+    # archive's only for --output-dir; the topology's when a check reads its site.
+    from sepcheck.archive import Archive
+    from sepcheck.catalogue import Catalogue
+    from sepcheck.diff import Baseline
+    from sepcheck.topology import Topology
 
 PREVIOUS = "previous"
 """--baseline previous: this host's newest report in --output-dir."""
@@ -60,6 +64,8 @@ def _role_hosts(options: CheckOptions) -> dict[Role, list[str]]:
 
 def read_topology(options: CheckOptions, catalogue: Catalogue) -> Topology:
     """The site: the --topology file, or the hosts and settings given as options."""
+    from sepcheck.topology import load_topology, topology_from_hosts
+
     if options.topology_path is not None:
         o = options
         quick = (o.manager, o.gup, o.database, o.client, o.syslog, o.extra_hosts, o.features)
@@ -132,4 +138,7 @@ def read_baseline(
         )
     if path is None:
         return None
+    from sepcheck.diff import Baseline
+    from sepcheck.report.load import load_report
+
     return BaselineSource(path, Baseline.of(load_report(path)))

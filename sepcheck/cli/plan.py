@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.cli.app import (
     CatalogueOption,
     app,
@@ -18,19 +17,8 @@ from sepcheck.cli.app import (
     stdout_console,
     write_chunks,
 )
-from sepcheck.data import data_dir
 from sepcheck.errors import UsageError
 from sepcheck.model import Role
-from sepcheck.plan import build_plan
-from sepcheck.render.plan import (
-    plan_json_chunks,
-    plan_lines,
-    plan_notes,
-    plan_summary,
-    plan_view,
-    skipped_view,
-)
-from sepcheck.topology import load_topology
 
 
 class PlanFormat(StrEnum):
@@ -70,7 +58,19 @@ def plan_command(
     catalogue_path: CatalogueOption = None,
 ) -> None:
     """Show every probe this host would send, without sending anything."""
-    catalogue: Catalogue = load_catalogue(catalogue_path)
+    from sepcheck.catalogue import load_catalogue
+    from sepcheck.plan import build_plan
+    from sepcheck.render.plan import (
+        plan_json_chunks,
+        plan_lines,
+        plan_notes,
+        plan_summary,
+        plan_view,
+        skipped_view,
+    )
+    from sepcheck.topology import load_topology
+
+    catalogue = load_catalogue(catalogue_path)
     topology = load_topology(topology_path, catalogue, allow_large=allow_large)
     vantage = resolve_vantage(as_roles, topology)
     plan = build_plan(catalogue, topology, vantage)
@@ -106,6 +106,8 @@ def init_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example topology to start from."""
+    from sepcheck.data import data_dir
+
     text = (data_dir("examples") / "site.toml").read_text(encoding="utf-8")
     if str(path) == "-":
         write_chunks([text])

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
-from rich.console import RenderableType
 
-from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -21,12 +19,9 @@ from sepcheck.cli.app import (
     stdout_console,
     write_chunks,
 )
-from sepcheck.diff import diff_reports
-from sepcheck.merge import merge_reports
-from sepcheck.render.diff import diff_json, diff_summary, diff_table
-from sepcheck.render.merge import site_json, site_summary, site_table
-from sepcheck.report.load import load_report
-from sepcheck.report.schema import report_schema_text
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 T = TypeVar("T")
 
@@ -58,6 +53,10 @@ def diff_command(
     ] = TableOrJson.TABLE,
 ) -> None:
     """Show what changed between two reports; exit 1 when something regressed."""
+    from sepcheck.diff import diff_reports
+    from sepcheck.render.diff import diff_json, diff_summary, diff_table
+    from sepcheck.report.load import load_report
+
     result = diff_reports(load_report(before), load_report(after))
     _emit(output_format, diff_json, diff_table, diff_summary, result, bool(result.regressions))
 
@@ -74,12 +73,20 @@ def merge_command(
     """Merge reports from several vantage points into one site view; flows the site
     needs that nobody measured are gaps, flows every report left out are listed apart as
     not applicable. Exit 1 when a flow fails in any report."""
+    from sepcheck.catalogue import load_catalogue
+    from sepcheck.merge import merge_reports
+    from sepcheck.render.merge import site_json, site_summary, site_table
+    from sepcheck.report.load import load_report
+
     catalogue = load_catalogue(catalogue_path)
     view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
     _emit(output_format, site_json, site_table, site_summary, view, view.failing)
 
 
 @app.command("schema")
+@friendly_errors
 def schema_command() -> None:
     """Print the JSON Schema of the report (also shipped as schema/report.schema.json)."""
+    from sepcheck.report.schema import report_schema_text
+
     write_chunks([report_schema_text()])

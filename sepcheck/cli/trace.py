@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -26,18 +23,22 @@ from sepcheck.cli.app import (
 from sepcheck.cli.validate import RATE_RANGE, bounded
 from sepcheck.errors import UsageError
 from sepcheck.model import Protocol, Role
-from sepcheck.net.raw.backend import RawBackend
-from sepcheck.payloads import PayloadSet, load_payloads
-from sepcheck.plan import build_plan
-from sepcheck.render.trace import trace_summary, trace_table, traces_json
-from sepcheck.topology import load_topology
-from sepcheck.trace import TraceReport, TraceSettings, TraceTarget, trace
+
+if TYPE_CHECKING:
+    from sepcheck.payloads import PayloadSet
+    from sepcheck.plan import FlowPlan
+    from sepcheck.trace import TraceReport, TraceSettings, TraceTarget
 
 MAX_TRACED = 16
 """Destinations one `trace FLOW` may trace without naming a host."""
+DEFAULT_RATE = 20_000.0
+"""``TraceSettings.rate`` (the engine's default rate), written out: the command line is
+built without loading the engine (tests/test_startup.py holds the two equal)."""
 
 
 def _address_of(host: str, family: int) -> str:
+    import socket
+
     try:
         infos = socket.getaddrinfo(host, None, family=family, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -56,6 +57,8 @@ def _targets(
     family: int,
     payloads: PayloadSet,
 ) -> list[TraceTarget]:
+    from sepcheck.trace import TraceTarget
+
     def payload(proto: Protocol, number: int) -> bytes:
         return payloads.for_port(number).render(number) if proto is Protocol.UDP else b""
 
@@ -76,23 +79,7 @@ def _targets(
             "--port cannot be mixed with --topology: the catalogue entry gives the port",
             hint="leave out --port, or leave out --topology and name the host",
         )
-    catalogue = load_catalogue(catalogue_path)
-    if catalogue.get(first) is None:
-        raise UsageError(
-            f"no catalogue entry {first!r}",
-            hint="`sepcheck catalogue` lists the entry ids",
-        )
-    topology = load_topology(topology_path, catalogue)
-    plan = build_plan(catalogue, topology, resolve_vantage(as_roles, topology))
-    flows = [f for f in plan.flows if f.entry.id == first]
-    if not flows:
-        why = next((s.detail for s in plan.skipped if s.entry.id == first), None)
-        raise UsageError(
-            f"{first}: not a flow this host sends"
-            + (f" ({why})" if why else " (its source role is not one this host plays)"),
-            hint="check --as, or `sepcheck plan` to see this host's flows",
-        )
-    flow = flows[0]
+    flow = _flow(first, topology_path, as_roles, catalogue_path)
     targets: list[TraceTarget] = []
     for probe in flow.probes():
         if second is not None and second not in (probe.host, probe.address, probe.spec):
@@ -121,8 +108,38 @@ def _targets(
     return targets
 
 
+def _flow(
+    flow_id: str, topology_path: Path, as_roles: list[Role] | None, catalogue_path: Path | None
+) -> FlowPlan:
+    """The flow ``flow_id`` as this host sends it on the site of ``topology_path``."""
+    from sepcheck.catalogue import load_catalogue
+    from sepcheck.plan import build_plan
+    from sepcheck.topology import load_topology
+
+    catalogue = load_catalogue(catalogue_path)
+    if catalogue.get(flow_id) is None:
+        raise UsageError(
+            f"no catalogue entry {flow_id!r}",
+            hint="`sepcheck catalogue` lists the entry ids",
+        )
+    topology = load_topology(topology_path, catalogue)
+    plan = build_plan(catalogue, topology, resolve_vantage(as_roles, topology))
+    flows = [f for f in plan.flows if f.entry.id == flow_id]
+    if not flows:
+        why = next((s.detail for s in plan.skipped if s.entry.id == flow_id), None)
+        raise UsageError(
+            f"{flow_id}: not a flow this host sends"
+            + (f" ({why})" if why else " (its source role is not one this host plays)"),
+            hint="check --as, or `sepcheck plan` to see this host's flows",
+        )
+    return flows[0]
+
+
 async def _trace_all(targets: list[TraceTarget], settings: TraceSettings) -> list[TraceReport]:
     """Trace each target in turn over one raw backend."""
+    from sepcheck.net.raw.backend import RawBackend
+    from sepcheck.trace import trace
+
     backend = RawBackend()
     try:
         return [await trace(backend, item, settings) for item in targets]
@@ -165,7 +182,7 @@ def trace_command(
     rate: Annotated[
         float,
         typer.Option("--rate", min=0, help="Packets per second, as check's (0: no limit)."),
-    ] = TraceSettings.rate,
+    ] = DEFAULT_RATE,
     output_format: Annotated[
         TableOrJson, typer.Option("--format", "-f", help="Output format.")
     ] = TableOrJson.TABLE,
@@ -176,6 +193,12 @@ def trace_command(
     """Probe a flow's real port with rising TTL: each hop that answers, the last one the
     flow passes and where it dies. Needs root or CAP_NET_RAW. Exit 1 when the
     destination is not reached."""
+    import asyncio
+    import socket
+
+    from sepcheck.payloads import load_payloads
+    from sepcheck.trace import TraceSettings
+
     require_raw("trace")
     rate = bounded("--rate", rate, *RATE_RANGE, zero="no limit")
     if ipv4 and ipv6:
@@ -198,6 +221,13 @@ def trace_command(
     except KeyboardInterrupt:
         stderr_console().print("sepcheck: trace interrupted", markup=False)
         raise typer.Exit(130) from None
+    _show(reports, output_format)
+
+
+def _show(reports: list[TraceReport], output_format: TableOrJson) -> NoReturn:
+    """The traces on stdout, their summaries on stderr; exit 1 when one did not arrive."""
+    from sepcheck.render.trace import trace_summary, trace_table, traces_json
+
     if output_format is TableOrJson.JSON:
         write_chunks([traces_json(reports)])
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from sepcheck.errors import UsageError
@@ -41,6 +40,8 @@ def split_env_outputs(outputs: list[Path]) -> list[Path]:
 def writable_folder(folder: Path, what: str) -> None:
     """Fail now, not after every probe ran, when reports cannot be written in ``folder``
     (missing, not a folder, read-only, full): by creating and dropping a file there."""
+    import tempfile  # a check or a trace needs it, not the command line being built
+
     if not folder.exists():
         raise UsageError(f"{what}: folder {folder} does not exist", hint="create it first")
     if not folder.is_dir():

@@ -153,7 +153,8 @@ class _Builder:
             if spec_version(spec) == 6:
                 left_out.append(spec.text)
             elif isinstance(spec, FileSpec) and spec.v6_total:
-                kept.append(IPv4Part(spec))
+                if spec.v6_total < spec.count:  # a file of IPv6 addresses only gives none
+                    kept.append(IPv4Part(spec))
                 left_out.append(f"the {spec.v6_total:,} IPv6 addresses of {spec.text}")
             else:
                 kept.append(spec)

@@ -13,11 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, assert_never
+from typing import TYPE_CHECKING, Literal, assert_never
 
-from sepcheck.report.model import ReportHead
-from sepcheck.report.rows import SpooledRows
-from sepcheck.report.writer import report_chunks
+if TYPE_CHECKING:
+    # The renderers and the report's model are loaded when a report is written: the
+    # command line reads the enums here while it is built (`--help` included).
+    from sepcheck.report.model import ReportHead
 
 
 class ReportFormat(StrEnum):
@@ -91,8 +92,12 @@ def extensions_hint() -> str:
 
 def file_chunks(fmt: FileFormat, head: ReportHead, spools: Sequence[Path]) -> Iterator[str]:
     """The report in ``fmt``, as text chunks streamed from the run's spools."""
+    from sepcheck.report.rows import SpooledRows
+
     match fmt:
         case ReportFormat.JSON:
+            from sepcheck.report.writer import report_chunks
+
             return report_chunks(head, spools)
         case ReportFormat.JUNIT:
             from sepcheck.render.junit import junit_chunks

@@ -81,6 +81,10 @@ class Parameters(_Model):
 
 
 class ResultItem(_Model):
+    # Validated only when a report is read back (diff, merge; the run writes its results
+    # with ``result_record``): its schema is built then, not at every start.
+    model_config = ConfigDict(defer_build=True)
+
     flow: str
     source: str
     destination: str
@@ -252,6 +256,8 @@ class ReportHead(_Model):
 
 class Report(ReportHead):
     """A whole report as read back from a file (``diff``, ``merge``)."""
+
+    model_config = ConfigDict(defer_build=True)  # built when a report is read, see ResultItem
 
     # Required here, unlike in ReportHead (which the writer fills in): a file without it
     # is not a report, and the schema says so.
