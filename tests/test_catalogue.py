@@ -561,13 +561,20 @@ def test_a_declaration_with_a_broken_link_is_refused(
     hint: str,
 ) -> None:
     assert change[0] in LINKED
+    broken = LINKED.replace(*change, 1)
+    path = write("broken.toml", broken)
     with pytest.raises(CatalogueError) as info:
-        load_catalogue(write("broken.toml", LINKED.replace(*change, 1)))
+        load_catalogue(path)
     error = info.value
     assert error.message == message
     assert error.location is not None
     assert error.location.key == key
     assert error.hint == hint
+    # The file and the line of the declaration's table (they used to be missing: with a
+    # folder of catalogue files, the user could not tell which one to open).
+    table = ".".join(key.split(".")[:2])
+    assert error.location.path == path
+    assert error.location.line == broken.splitlines().index(f"[{table}]") + 1
 
 
 def test_a_broken_link_across_files_names_the_file_that_holds_it(tmp_path: Path) -> None:

@@ -17,6 +17,19 @@ from sepcheck.model import Protocol, Role
 from sepcheck.tomlsrc import find_line
 
 Loaded = list[tuple[Entry, Path, str]]
+Origins = dict[tuple[str, str], tuple[Path, str]]
+"""(table, name) -> the file that declares it, and its text."""
+
+
+def _declared(origins: Origins, table: str, name: str, key: str) -> Location:
+    """Where [table.name] is declared: its file and line, ``key`` inside it."""
+    found = origins.get((table, name))
+    if found is None:
+        return Location(None, None, key)
+    path, text = found
+    return Location(path, find_line(text, (table, name)), key)
+
+
 """Entries in file order, each with its file and the file's text (to find its line)."""
 
 
@@ -78,6 +91,7 @@ def check_links(
     entries: Loaded,
     features: dict[str, Feature],
     groups: dict[str, Group],
+    origins: Origins,
 ) -> None:
     """Groups, choices, proxies and feature links name things that exist and fit."""
     by_id = {entry.id: entry for entry, _, _ in entries}
@@ -94,7 +108,7 @@ def check_links(
             if other not in features:
                 raise CatalogueError(
                     f"feature {name!r} names undeclared feature {other!r}",
-                    location=Location(None, None, f"features.{name}"),
+                    location=_declared(origins, "features", name, f"features.{name}"),
                     hint="requires and excludes name features declared in [features]",
                 )
     for name, group in groups.items():
@@ -103,7 +117,7 @@ def check_links(
         if not members:
             raise CatalogueError(
                 f"group {name!r} has no member entries",
-                location=Location(None, None, f"groups.{name}"),
+                location=_declared(origins, "groups", name, f"groups.{name}"),
                 hint=f"add group = {name!r} to the entries that are alternatives, or remove it",
             )
         for default in group.defaults:
@@ -112,7 +126,7 @@ def check_links(
                     raise CatalogueError(
                         f"group {name!r}: default choice {value!r} is not a value of "
                         f"setting {group.setting!r}",
-                        location=Location(None, None, f"groups.{name}.defaults"),
+                        location=_declared(origins, "groups", name, f"groups.{name}.defaults"),
                         hint=f"choose from: {', '.join(allowed) or '(the group has no setting)'}",
                     )
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from sepcheck.catalogue.checks import Loaded, check_links, check_whole
+from sepcheck.catalogue.checks import Loaded, Origins, check_links, check_whole
 from sepcheck.catalogue.model import CATALOGUE_SCHEMA, CatalogueFile, Feature, Group, RoleInfo
 from sepcheck.catalogue.selection import Catalogue
 from sepcheck.data import data_dir
@@ -70,8 +70,11 @@ K = TypeVar("K", bound=str)
 V = TypeVar("V")
 
 
-def _absorb(table: str, found: dict[K, V], into: dict[K, V], file: Path, text: str) -> None:
-    """Add one file's declarations to the catalogue's; each name is declared once."""
+def _absorb(
+    table: str, found: dict[K, V], into: dict[K, V], file: Path, text: str, origins: Origins
+) -> None:
+    """Add one file's declarations to the catalogue's; each name is declared once.
+    ``origins`` learns where each was declared (for the errors of later checks)."""
     for name, value in found.items():
         if name in into:
             # str(): a role's name is an enum, whose repr would read <Role.GUP: 'gup'>.
@@ -81,6 +84,7 @@ def _absorb(table: str, found: dict[K, V], into: dict[K, V], file: Path, text: s
                 hint=f"declare each of [{table}] in one catalogue file only",
             )
         into[name] = value
+        origins[(table, str(name))] = (file, text)
 
 
 def default_catalogue_path() -> Path:
@@ -100,12 +104,13 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     features: dict[str, Feature] = {}
     groups: dict[str, Group] = {}
     roles: dict[Role, RoleInfo] = {}
+    origins: Origins = {}
     files = _catalogue_files(root)
     for file in files:
         parsed, text = _load_file(file)
-        _absorb("features", parsed.features, features, file, text)
-        _absorb("groups", parsed.groups, groups, file, text)
-        _absorb("roles", parsed.roles, roles, file, text)
+        _absorb("features", parsed.features, features, file, text, origins)
+        _absorb("groups", parsed.groups, groups, file, text, origins)
+        _absorb("roles", parsed.roles, roles, file, text, origins)
         loaded.extend((entry, file, text) for entry in parsed.entry)
     if not loaded:
         raise CatalogueError(
@@ -114,5 +119,5 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
             hint="add [[entry]] tables (see catalogue/README.md)",
         )
     check_whole(loaded, features)
-    check_links(loaded, features, groups)
+    check_links(loaded, features, groups, origins)
     return Catalogue(tuple(e for e, _, _ in loaded), tuple(files), features, groups, roles)
