@@ -54,15 +54,24 @@ def _raw() -> Backend:
 
 
 def choose(raw: bool, environ: dict[str, str] | None = None) -> BackendChoice:
-    """The backend for a run: raw when asked, else SEPCHECK_BACKEND, else by platform."""
-    if raw:
-        return BackendChoice("raw", _raw, workers=True)
+    """The backend for a run: raw when asked, else SEPCHECK_BACKEND, else by platform.
+    The variable is checked on every run: a bad value, or one that raw mode would
+    silently override, is an error (exit 2), never ignored."""
     wanted = (os.environ if environ is None else environ).get(ENV, "").strip().lower()
     if wanted and wanted not in NAMES:
         raise UsageError(
             f"{ENV}={wanted!r}: unknown backend",
             hint=f"use one of: {', '.join(NAMES)} (or leave it unset)",
         )
+    if raw:
+        if wanted:
+            raise UsageError(
+                f"{ENV}={wanted} names a connect-mode backend, and this run is in raw mode "
+                "(--mode raw, or --mode auto with the privilege)",
+                hint=f"unset {ENV} for raw mode, or give --mode connect to use the {wanted} "
+                "backend",
+            )
+        return BackendChoice("raw", _raw, workers=True)
     if not wanted:
         wanted = "linux" if sys.platform.startswith("linux") else "portable"
     if wanted == "linux":

@@ -5,7 +5,7 @@ socket; ``recvmsg(MSG_ERRQUEUE)`` returns a ``struct sock_extended_err`` followe
 sockaddr of the offender (the device that sent the ICMP). That works without privileges,
 so connect mode can say "admin-prohibited by 198.18.1.1" (see lab.md). Python does not
 export these constants, so they are written here. Other systems have no error queue:
-``supported()`` is False and callers fall back to errno alone.
+``read()`` finds nothing and callers fall back to errno alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 IP_RECVERR = 11
 IPV6_RECVERR = 25
 MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
-SO_EE_ORIGIN_LOCAL = 1
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
 _EE = struct.Struct("=IBBBBII")
@@ -39,10 +38,6 @@ class QueuedError:
     @property
     def ip_version(self) -> int:
         return 6 if self.origin == SO_EE_ORIGIN_ICMP6 else 4
-
-
-def supported() -> bool:
-    return sys.platform.startswith("linux")
 
 
 def enable(sock: socket.socket) -> None:

@@ -44,7 +44,10 @@ from sepcheck.net.plumbing import (
 from sepcheck.net.poller import Poller, running_poller
 from sepcheck.net.protocols import Channel, Done, Try
 
-_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
+if sys.platform != "linux":  # epoll, the error queue, TCP_INFO
+    raise ImportError("the linux backend needs Linux")
+
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
 _TCPI_RTT = struct.Struct("=I")
 _TCPI_RTT_OFFSET = 68  # struct tcp_info: tcpi_rtt, in microseconds (Linux)
 _SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR

@@ -1,9 +1,10 @@
 """What the network said about one try of a probe: the network edge's own vocabulary.
 
 ``net/`` is a leaf: it imports nothing of sepcheck above it, so a backend can be loaded (and
-tested) without the catalogue, the plan or pydantic. The engine maps these words onto the
-report's states (``results.State``) and adds what only it knows: silence after every try
-(filtered for TCP, open|filtered for UDP) and names that do not resolve.
+tested) without the catalogue, the plan or pydantic. The engine passes these outcomes on
+untouched (with the number of tries, or why a name did not resolve);
+``results.probe_result`` turns them into the report's states and words (silence after
+every try: filtered for TCP, open|filtered for UDP).
 """
 
 from __future__ import annotations
