@@ -15,11 +15,12 @@ held whole. Of a probe listed twice in one report, the later result counts.
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
-from sepcheck.report.model import Report
+from sepcheck.report.model import Report, ReportHead, ResultItem
 from sepcheck.results import State, Verdict
 
 Key = tuple[str, str, str, str, int]
@@ -145,7 +146,19 @@ class Baseline:
 
     @classmethod
     def of(cls, report: Report) -> Baseline:
-        return cls({_key(item): Side.of(item) for item in report.results}, report.complete)
+        return cls.indexed(report, iter(report.results))
+
+    @classmethod
+    def indexed(cls, head: ReportHead, results: Iterator[ResultItem]) -> Baseline:
+        return cls({_key(item): Side.of(item) for item in results}, head.complete)
+
+    @classmethod
+    def read(cls, path: Path) -> Baseline:
+        """The report at ``path``, indexed as it is read (never held whole when sepcheck
+        wrote it); a bad file raises load_report's ``ReportError``."""
+        from sepcheck.report.stream import scan_report
+
+        return scan_report(path, cls.indexed)
 
 
 def _kind(
@@ -169,11 +182,18 @@ def diff_against(before: Baseline, after: Iterable[Measured], after_complete: bo
     """Compare ``after``'s results, walked once, with the indexed earlier report. What is
     remembered meanwhile is bounded by the baseline and the changes: a probe the baseline
     lacks is always a change, and only one it has can turn out unchanged."""
+    return _diff(before, ((_key(item), Side.of(item)) for item in after), after_complete)
+
+
+def diff_baselines(before: Baseline, after: Baseline) -> Diff:
+    """Compare two indexed reports (``sepcheck diff``: each read without holding it)."""
+    return _diff(before, iter(after.sides.items()), after.complete)
+
+
+def _diff(before: Baseline, after: Iterator[tuple[Key, Side]], after_complete: bool) -> Diff:
     found: dict[Key, DiffItem | None] = {}
-    for item in after:
-        key = _key(item)
-        a, b = before.sides.get(key), Side.of(item)
-        found[key] = _item(key, a, b, before.complete, after_complete)
+    for key, b in after:
+        found[key] = _item(key, before.sides.get(key), b, before.complete, after_complete)
     for key, a in before.sides.items():
         if key not in found:
             found[key] = _item(key, a, None, before.complete, after_complete)

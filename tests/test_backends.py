@@ -45,3 +45,17 @@ def test_raw_mode_does_not_silently_override_the_variable() -> None:
     assert info.value.hint == (
         "unset SEPCHECK_BACKEND for raw mode, or give --mode connect to use the portable backend"
     )
+
+
+@linux_only
+def test_workers_are_capped_by_the_run_and_the_backend() -> None:
+    from sepcheck.workers import WORKER_SHARE, worker_count
+
+    linux = choose(False, {})
+    portable = choose(False, {"SEPCHECK_BACKEND": "portable"})
+    assert worker_count(64, 7, linux) == 1  # 64 processes for 7 probes: one does it
+    assert worker_count(4, 3 * WORKER_SHARE, linux) == 3
+    assert worker_count(4, 3 * WORKER_SHARE + 1, linux) == 4
+    assert worker_count(2, 100 * WORKER_SHARE, linux) == 2  # never more than asked
+    assert worker_count(None, 7, linux) == 1
+    assert worker_count(4, 100 * WORKER_SHARE, portable) == 1  # runs as off Linux

@@ -196,3 +196,52 @@ def test_nothing_probed_is_not_a_pass(
         "regression",
     )
     assert code == 1, err
+
+
+def test_baseline_previous_needs_json_among_the_dir_formats(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    out.mkdir()
+    code, _, err = run(
+        "check", "--as", "client", "--manager", "127.0.0.1", "--output-dir", str(out),
+        "--output-dir-format", "html", "--baseline", "previous",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "sepcheck: error: --baseline previous compares with the last JSON report in "
+        "--output-dir, but --output-dir-format writes no json (only html)"
+    )
+    assert err.splitlines()[1] == "  hint: add --output-dir-format json"
+    assert not any(out.iterdir())  # refused before probing
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--manager", ""], '--manager "": empty host'),
+        (["--manager", "198.18.2.2", "--client", "a b"], "--client \"a b\": 'a b' is not"),
+        (["--manager", "198.18.2.2", "--host", "manager=a b"], '--host "manager=a b": '),
+    ],
+)
+def test_quick_option_host_errors_name_the_option(args: list[str], words: str) -> None:
+    code, _, err = run("check", "--as", "client", *args)
+    assert code == 2
+    assert err.startswith(f"sepcheck: error: {words}"), err
+
+
+def test_host_options_win_over_the_topology_variable(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sepcheck.cli import app
+
+    env = {"SEPCHECK_TOPOLOGY": str(tmp_path / "missing.toml")}
+    args = ["check", "--as", "client", "--manager", "", "--no-progress"]
+    result = CliRunner().invoke(app, args, env=env)
+    # The command line's --manager is read (its error), not the variable's file.
+    assert result.exit_code == 2
+    assert result.stderr.startswith('sepcheck: error: --manager "": empty host'), result.stderr
+    # Settings alone describe no site: the variable's topology stays, and the mix is named.
+    result = CliRunner().invoke(app, ["check", "--sep-version", "14.3", "--feature", "x"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "sepcheck: error: --feature and --sep-version cannot be mixed with --topology"
+    ), result.stderr

@@ -314,3 +314,42 @@ def test_the_schema_says_what_a_valid_report_is(report: dict[str, Any]) -> None:
     del report["schema_version"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(report, schema)
+
+
+def test_no_changes_is_one_line_not_an_empty_table(report: dict[str, Any], tmp_path: Path) -> None:
+    path = save(tmp_path, "a.json", report)
+    result = runner.invoke(app, ["diff", str(path), str(path)])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "sepcheck diff: no changes"
+
+
+def test_diff_summary_counts_have_thousands_separators() -> None:
+    from sepcheck.diff import Diff, DiffItem
+    from sepcheck.render.diff import diff_summary
+
+    diff = Diff()
+    item = DiffItem(Change.REMOVED, "f", "h", None, "tcp", 1, None, None)
+    diff.items[Change.REMOVED].extend([item] * 1234)
+    assert "1,234 removed" in diff_summary(diff)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (
+            '{"schema_version": 1,\n "results": [{"flow": "ab',
+            "(Unterminated string starting at line 2, column 23); the file looks truncated",
+        ),
+        ('{"schema_version": 1 "results": []}', "(Expecting ',' delimiter at line 1, column"),
+        ('{"schema_version": 99}', "report schema 99 is newer than this sepcheck reads"),
+        ('{"schema_version": 1}', "not a sepcheck report (no results)"),
+        ('{"results": []}', "not a sepcheck report (no schema_version)"),
+        ("[]", "not a sepcheck report (not a JSON object)"),
+    ],
+)
+def test_load_messages_say_what_is_wrong(tmp_path: Path, content: str, words: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(ReportError) as error:
+        load_report(path)
+    assert words in str(error.value)

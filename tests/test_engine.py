@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
+from sepcheck.drive import ResultSink
 from sepcheck.engine import Engine, EngineSettings, RunStats
 from sepcheck.model import Expect, Protocol, Role, Severity
 from sepcheck.net.outcome import SILENT, Outcome, Seen
 from sepcheck.payloads import load_payloads
 from sepcheck.plan import Probe
 from sepcheck.results import ProbeResult, State
-from sepcheck.run import ResultSink
 from sepcheck.timing import RateLimiter, Timing, TimingSettings
 from tests.fakes import OPEN, REFUSED, UDP_REPLY, FakeNetwork, run_virtual
 

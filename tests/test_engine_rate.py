@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from sepcheck.drive import ResultSink
 from sepcheck.engine import Engine, EngineSettings
 from sepcheck.payloads import load_payloads
 from sepcheck.results import ProbeResult, State
-from sepcheck.run import ResultSink
 from sepcheck.timing import TimingSettings
 from tests.fakes import FakeNetwork, run_virtual
 from tests.test_engine import probe

@@ -192,4 +192,4 @@ def test_merge_flow_planned_but_not_reached_is_a_gap(catalogue: Catalogue, tmp_p
     assert [x.reason for x in smb.excluded] == ["os"]
     assert smb.status is Status.GAP
     assert smb.why == "sepm01: planned, not measured (the run was interrupted)"
-    assert site_summary(view).startswith("INTERRUPTED: 1 reports")
+    assert site_summary(view).startswith("INTERRUPTED: 1 report,")

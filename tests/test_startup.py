@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from sepcheck import __version__, entry
 from sepcheck.cli import app
-from sepcheck.cli.help import first_paragraph
+from sepcheck.cli.help import first_paragraph, metavar
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,6 +201,8 @@ def test_command_help_names_every_option_its_help_env_var_and_default(name: str)
     help_text = _squashed(CliRunner().invoke(app, [name, "--help"]).output)
     for param in command.params:
         expected = [*param.opts, *param.secondary_opts]
+        if param.param_type_name == "argument":  # named by its placeholder (FILE, HOST)
+            expected = [metavar(param) or param.opts[0]]
         expected += [param.help] if getattr(param, "help", None) else []
         expected += [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
         default = _default_shown(param)

@@ -6,12 +6,12 @@ in flight at each moment is exact."""
 
 from __future__ import annotations
 
+from sepcheck.drive import ResultSink
 from sepcheck.engine import Engine, EngineSettings, RunStats
 from sepcheck.engine.slots import HostSlots
 from sepcheck.engine.window import LAG_FLOOR, LAG_HIGH, LAG_LOW, Window
 from sepcheck.net.outcome import Outcome, Seen
 from sepcheck.results import ProbeResult, State
-from sepcheck.run import ResultSink
 from tests.fakes import OPEN, FakeNetwork, busy, run_virtual
 from tests.test_engine import PAYLOADS, probe, run
 

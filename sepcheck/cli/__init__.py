@@ -9,8 +9,8 @@ import sys
 
 import typer
 
-# typer carries its own copy of click (pyproject pins the versions that do): its usage
-# errors are caught here to say them in one line.
+# typer carries its own copy of click, a private module (pyproject caps typer below 0.30
+# for it): its usage errors are caught here to say them in one line.
 from typer._click import exceptions as click_exceptions
 
 from sepcheck.cli import catalogue, check, plan, reports, trace

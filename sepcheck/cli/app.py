@@ -9,9 +9,11 @@ functions that use them (start-up time: bench/startup.py, tests/test_startup.py)
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
@@ -65,7 +67,15 @@ def stdout_console() -> Console:
     # Piped tables keep their columns readable instead of wrapping at rich's 80-column
     # default; COLUMNS still wins when the user sets it.
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=160 if wide else None)
+
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own answer is SystemExit(1): a closed pipe would say findings, and
+            # skip the summary. ``write_stdout`` decides instead.
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return StdoutConsole(highlight=False, width=160 if wide else None)
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -125,10 +135,74 @@ CatalogueOption = Annotated[
 
 
 def write_chunks(chunks: Iterable[str]) -> None:
-    out = sys.stdout
-    for chunk in chunks:
-        out.write(chunk)
-    out.flush()
+    """Write ``chunks`` on stdout (see ``stdout_or_fail``: a full stdout is one line)."""
+
+    def write() -> None:
+        out = sys.stdout
+        for chunk in chunks:
+            out.write(chunk)
+
+    stdout_or_fail(write)
+
+
+STDOUT_WRITE_ERRORS = frozenset(
+    {errno.EPIPE, errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+)
+"""Errors only a write gives: a file read while writing stdout (a spool) never raises
+these, so they are stdout's own."""
+
+
+@dataclass(frozen=True)
+class StdoutProblem:
+    """Why what was written on stdout did not all arrive."""
+
+    closed: bool
+    """The reader closed the pipe early (`| head`): not an error of the command, as for
+    any well-behaved Unix tool; the rest (report files, the summary on stderr, the exit
+    code) stays the same."""
+    reason: str
+
+
+def write_stdout(write: Callable[[], None]) -> StdoutProblem | None:
+    """Run ``write`` (which writes stdout) and flush; None when everything went out. On a
+    closed pipe or a full device, stdout is pointed at the null device, so that what is
+    still buffered cannot fail again (and give a traceback) when the process ends."""
+    try:
+        write()
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in STDOUT_WRITE_ERRORS:
+            raise
+        _drop_stdout()
+        return StdoutProblem(closed=exc.errno == errno.EPIPE, reason=exc.strerror or str(exc))
+    return None
+
+
+def stdout_or_fail(write: Callable[[], None]) -> None:
+    """``write_stdout`` for commands whose output is stdout: a full stdout is an error in
+    one line (exit 2); a pipe closed by its reader is not."""
+    problem = write_stdout(write)
+    if problem is not None and not problem.closed:
+        raise stdout_error(problem)
+
+
+def stdout_error(problem: StdoutProblem) -> UsageError:
+    return UsageError(
+        f"cannot write to stdout: {problem.reason}",
+        hint="free some space there, or send the output elsewhere",
+    )
+
+
+def _drop_stdout() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed at exit
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def parse_cli_version(text: str | None) -> SepVersion | None:

@@ -13,6 +13,7 @@ from sepcheck.cli.app import (
     friendly_errors,
     parse_cli_version,
     stdout_console,
+    stdout_or_fail,
     write_chunks,
 )
 from sepcheck.model import Protocol, Role
@@ -56,4 +57,6 @@ def catalogue_command(
     else:
         title = f"SEP flows ({len(entries)} of {len(catalogue)} entries)"
         console = stdout_console()
-        console.print(catalogue_view(entries, title=title, width=console.width))
+        stdout_or_fail(
+            lambda: console.print(catalogue_view(entries, title=title, width=console.width))
+        )

@@ -98,7 +98,11 @@ def check_command(
     mode: o.Mode = D.mode,
     catalogue_path: CatalogueOption = D.catalogue_path,
 ) -> None:
-    """Probe every flow this host should originate and print the pass/fail matrix."""
+    """Probe every flow this host should originate and print the pass/fail matrix.
+
+    SEPCHECK_BACKEND=portable sends the probes with the portable network backend (the
+    default off Linux) instead of Linux's.
+    """
     options = CheckOptions(
         topology_path=topology_path,
         as_roles=tuple(as_roles or ()),

@@ -144,8 +144,8 @@ OutputDir = Annotated[
     typer.Option(
         "--output-dir",
         help="Write the reports into this folder under timestamped names "
-        "(sepcheck-<UTC time>-<host>.json), holding the folder's lock while the run "
-        "lasts.",
+        "(sepcheck-TIME-TAG.json: the UTC time, and the tag of --report-tag), holding "
+        "the folder's lock while the run lasts.",
         show_default=False,
         envvar="SEPCHECK_OUTPUT_DIR",
     ),
@@ -164,7 +164,7 @@ Keep = Annotated[
     typer.Option(
         "--keep",
         min=1,
-        help="Keep only the N newest of this host's reports in --output-dir.",
+        help="Keep only the N newest reports of this --report-tag in --output-dir.",
         show_default=False,
         envvar="SEPCHECK_KEEP",
     ),
@@ -259,7 +259,7 @@ Baseline = Annotated[
     typer.Option(
         "--baseline",
         help="An earlier report: show what changed since, after the matrix. With "
-        "--output-dir, 'previous' means this host's newest report there.",
+        "--output-dir, 'previous' means the newest report of this --report-tag there.",
         show_default=False,
         envvar="SEPCHECK_BASELINE",
     ),

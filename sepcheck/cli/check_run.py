@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sepcheck.cli.app import stderr_console, stdout_console
+from sepcheck.cli.app import (
+    StdoutProblem,
+    stderr_console,
+    stdout_console,
+    stdout_error,
+    write_stdout,
+)
 from sepcheck.cli.check_exit import Outcome, exit_code
 from sepcheck.cli.check_options import FailOn
 from sepcheck.entry import noted_signal
@@ -128,6 +134,8 @@ def _topology_ref(job: CheckJob) -> TopologyRef:
 class _Written:
     paths: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    stdout: StdoutProblem | None = None
+    """stdout did not take the whole output (see ``write_stdout``)."""
 
 
 def _targets(job: CheckJob) -> Iterator[tuple[Path, FileFormat]]:
@@ -192,7 +200,7 @@ def _report(job: CheckJob, run: CheckRun) -> int:
             rows = SpooledRows.of(spools)
             changes = diff_against(job.baseline.index, rows, after_complete=head.complete)
         if not job.quiet:
-            _print_stdout(job.stdout, head, spools, changes)
+            written.stdout = write_stdout(lambda: _print_stdout(job.stdout, head, spools, changes))
     finally:
         run.collector.close()
     _tell(job, head, written, changes)
@@ -202,7 +210,10 @@ def _report(job: CheckJob, run: CheckRun) -> int:
             f"sepcheck: {noted} while the reports were written: they were finished first",
             markup=False,
         )
-    outcome = Outcome(head, run.interrupted, bool(written.failures), noted, changes)
+    # A reader that closed the pipe early (`| head`) is not the run's failure: its exit
+    # code stays the run's own. A full stdout lost part of the output: exit 2.
+    lost = bool(written.failures) or (written.stdout is not None and not written.stdout.closed)
+    outcome = Outcome(head, run.interrupted, lost, noted, changes)
     return exit_code(outcome, job.fail_on)
 
 
@@ -223,3 +234,7 @@ def _tell(job: CheckJob, head: ReportHead, written: _Written, changes: Diff | No
         err.print(f"[bold red]sepcheck: error:[/] {escape(failure)}", highlight=False)
     if written.failures:
         err.print("  hint: free some space there, or write the reports elsewhere", markup=False)
+    if written.stdout is not None and not written.stdout.closed:
+        error = stdout_error(written.stdout)
+        err.print(f"[bold red]sepcheck: error:[/] {error.message}", highlight=False)
+        err.print(f"  hint: {error.hint}", markup=False)

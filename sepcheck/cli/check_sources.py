@@ -4,6 +4,7 @@ the reader's own error), said before the first probe."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from sepcheck.cli.check_options import CheckOptions, FailOn
 from sepcheck.errors import SepcheckError, UsageError
 from sepcheck.model import ROLE_NAMES, Role
+from sepcheck.render.formats import Extension
 
 if TYPE_CHECKING:
     # The baseline's modules (report loading, the diff) load only for --baseline, the
@@ -31,6 +33,16 @@ _OPTION_OF_KEY = {
 }
 
 
+_HOST_KEY = re.compile(r"^roles\.(?P<role>\w+)\.hosts\[(?P<index>\d+)\]$")
+_QUICK_OPTION = {
+    Role.MANAGER: "--manager",
+    Role.GUP: "--gup",
+    Role.DATABASE: "--database",
+    Role.CLIENT: "--client",
+    Role.SYSLOG: "--syslog",
+}
+
+
 def parse_host_option(item: str) -> tuple[Role, str]:
     """--host ROLE=HOST, as a role and a host."""
     name, sep, host = item.partition("=")
@@ -46,33 +58,68 @@ def parse_host_option(item: str) -> tuple[Role, str]:
     return role, host.strip()
 
 
+def _quick_hosts(options: CheckOptions) -> dict[Role, tuple[str, ...]]:
+    """The hosts of --manager, --gup, ..., by role."""
+    o = options
+    quick = (o.manager, o.gup, o.database, o.client, o.syslog)
+    return dict(zip(_QUICK_OPTION, quick, strict=True))
+
+
 def _role_hosts(options: CheckOptions) -> dict[Role, list[str]]:
     """The hosts of each role, from --manager, --gup, ... and --host ROLE=HOST."""
-    quick = {
-        Role.MANAGER: options.manager,
-        Role.GUP: options.gup,
-        Role.DATABASE: options.database,
-        Role.CLIENT: options.client,
-        Role.SYSLOG: options.syslog,
-    }
-    role_hosts = {role: list(hosts) for role, hosts in quick.items() if hosts}
+    role_hosts = {role: list(hosts) for role, hosts in _quick_hosts(options).items() if hosts}
     for item in options.extra_hosts:
         role, host = parse_host_option(item)
         role_hosts.setdefault(role, []).append(host)
     return role_hosts
 
 
+_HOST_OPTIONS = frozenset({"--manager", "--gup", "--database", "--client", "--syslog", "--host"})
+
+
+def _quick_options(options: CheckOptions) -> list[str]:
+    """The site-describing options given, by name, as the user typed them."""
+    o = options
+    named = {
+        "--manager": o.manager,
+        "--gup": o.gup,
+        "--database": o.database,
+        "--client": o.client,
+        "--syslog": o.syslog,
+        "--host": o.extra_hosts,
+        "--feature": o.features,
+        "--sep-version": o.sep_version,
+        "--management-server-list": o.management_server_list,
+    }
+    return [option for option, value in named.items() if value]
+
+
+def _topology_from_environment() -> bool:
+    """Whether --topology's value came from SEPCHECK_TOPOLOGY alone. Only click knows;
+    outside a command (the job built in tests) no value came from the environment."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return ctx is not None and (
+        ctx.get_parameter_source("topology_path") is ParameterSource.ENVIRONMENT
+    )
+
+
 def read_topology(options: CheckOptions, catalogue: Catalogue) -> Topology:
     """The site: the --topology file, or the hosts and settings given as options."""
     from sepcheck.topology import load_topology, topology_from_hosts
 
-    if options.topology_path is not None:
-        o = options
-        quick = (o.manager, o.gup, o.database, o.client, o.syslog, o.extra_hosts, o.features)
-        if any(quick) or o.sep_version or o.management_server_list:
+    given = _quick_options(options)
+    # Hosts given on the command line win over SEPCHECK_TOPOLOGY, as every option wins
+    # over its variable (silently, as they do). Settings alone describe no site: with
+    # them, the variable's topology is kept and the mix refused.
+    hosts_given = any(option in _HOST_OPTIONS for option in given)
+    if options.topology_path is not None and not (hosts_given and _topology_from_environment()):
+        if given:
             raise UsageError(
-                "host, --sep-version, --feature and --management-server-list options cannot "
-                "be mixed with --topology",
+                f"{' and '.join(given)} cannot be mixed with --topology: the site comes "
+                "from the topology file",
                 hint="put them in the topology file, or leave out --topology",
             )
         return load_topology(options.topology_path, catalogue, allow_large=options.allow_large)
@@ -96,10 +143,25 @@ def read_topology(options: CheckOptions, catalogue: Catalogue) -> Topology:
         # Options have no file and line: name the option the user typed instead of the
         # topology key.
         key = exc.location.key if exc.location and exc.location.key else ""
-        for prefix, option in _OPTION_OF_KEY.items():
-            if key.startswith(prefix):
-                key = option
+        key = _option_of_key(key, role_hosts, options)
         raise UsageError(f"{key}: {exc.message}" if key else exc.message, hint=exc.hint) from None
+
+
+def _option_of_key(key: str, role_hosts: dict[Role, list[str]], options: CheckOptions) -> str:
+    """The option (with its value, for a host) behind a topology key of an error."""
+    host = _HOST_KEY.match(key)
+    if host is not None:
+        role, index = Role(host["role"]), int(host["index"])
+        hosts = role_hosts.get(role, [])
+        if index < len(hosts):
+            # A role's hosts list its quick option's first, then its --host ROLE=HOST.
+            if index < len(_quick_hosts(options).get(role, ())):
+                return f'{_QUICK_OPTION[role]} "{hosts[index]}"'
+            return f'--host "{role.value}={hosts[index]}"'
+    for prefix, option in _OPTION_OF_KEY.items():
+        if key.startswith(prefix):
+            return option
+    return key
 
 
 @dataclass(frozen=True)
@@ -125,7 +187,16 @@ def read_baseline(
                 "--baseline previous needs --output-dir DIR",
                 hint="or give the path of an earlier report",
             )
-        path = archive.latest("json")
+        if options.dir_formats and Extension.JSON not in options.dir_formats:
+            # Only JSON reports are read back: without them every run would find no
+            # earlier report, compare with nothing, and pass whatever regressed.
+            formats = ", ".join(dict.fromkeys(options.dir_formats))
+            raise UsageError(
+                "--baseline previous compares with the last JSON report in --output-dir, "
+                f"but --output-dir-format writes no json (only {formats})",
+                hint="add --output-dir-format json",
+            )
+        path = archive.latest(Extension.JSON)
         if path is None:
             say(
                 f"sepcheck: no earlier report of this host in {options.output_dir}: nothing "
@@ -139,6 +210,5 @@ def read_baseline(
     if path is None:
         return None
     from sepcheck.diff import Baseline
-    from sepcheck.report.load import load_report
 
-    return BaselineSource(path, Baseline.of(load_report(path)))
+    return BaselineSource(path, Baseline.read(path))

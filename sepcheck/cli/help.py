@@ -10,9 +10,84 @@ first paragraph, and so does this.
 from __future__ import annotations
 
 import inspect
+from enum import Enum
 
-from typer._click import Context, HelpFormatter
+from typer._click import Command, Context, HelpFormatter, Parameter
 from typer.core import TyperGroup, TyperOption
+
+METAVARS = {
+    "topology_path": "FILE",
+    "as_roles": "ROLE",
+    "role": "ROLE",
+    "manager": "HOST",
+    "gup": "HOST",
+    "database": "HOST",
+    "client": "HOSTS",
+    "syslog": "HOST",
+    "extra_hosts": "ROLE=HOST",
+    "host": "HOST",
+    "sep_version": "VERSION",
+    "features": "FEATURE",
+    "management_server_list": "PROTOCOL",
+    "outputs": "FILE",
+    "output_dir": "DIR",
+    "keep": "N",
+    "report_tag": "TAG",
+    "lock_wait": "SECONDS",
+    "timeout": "SECONDS",
+    "retries": "N",
+    "max_retries": "N",
+    "tries": "N",
+    "max_hops": "N",
+    "concurrency": "N",
+    "per_host": "N",
+    "rate": "PPS",
+    "workers": "N",
+    "port": "PORT",
+    "baseline": "REPORT",
+    "before": "BEFORE",
+    "after": "AFTER",
+    "reports": "REPORT",
+    "target": "TARGET",
+    "catalogue_path": "PATH",
+    "path": "FILE",
+}
+"""The placeholder of every option and argument that takes a value, by parameter name
+(an option with a fixed set of values lists them instead, when they are few). Without
+one, the help showed Python's types (`<list[str]>`, `<int range>`, `{before}`), and the
+list of roles made lines of 177 columns. tests/test_cli_help.py checks that every
+parameter of every command has one."""
+
+CHOICES_WIDTH = 48
+"""Longest list of values shown as the placeholder (`[table|json]`)."""
+
+
+def metavar(param: Parameter) -> str | None:
+    """The placeholder of ``param`` in the help: from ``METAVARS``, or its choices."""
+    if param.name in METAVARS:
+        return METAVARS[param.name]
+    described = getattr(param, "type_descriptor", None)  # typer's parameters have one
+    if described is not None and described.is_choice and described.choices is not None:
+        values = [c.value if isinstance(c, Enum) else str(c) for c in described.choices]
+        listed = f"[{'|'.join(values)}]"
+        if len(listed) <= CHOICES_WIDTH:
+            return listed
+    return None
+
+
+def name_placeholders(command: Command) -> Command:
+    """Give each parameter of ``command`` that takes a value its placeholder."""
+    for param in command.params:
+        if param.metavar is None and not getattr(param, "is_flag", False):
+            param.metavar = metavar(param)
+        if param.param_type_name == "argument" and param.metavar is not None:
+            # typer writes an argument's Python type after its name (`HOST <str>`).
+            setattr(param, "display_type_rich", _no_type)  # noqa: B010
+    return command
+
+
+def _no_type(ctx: Context) -> None:
+    return None
 
 
 def first_paragraph(text: str) -> str:
@@ -31,6 +106,10 @@ class CommandGroup(TyperGroup):
         if option is not None and option.default is None:
             option.default = False
         return option
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        return None if command is None else name_placeholders(command)
 
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         rows = []

@@ -15,6 +15,7 @@ from sepcheck.cli.app import (
     resolve_vantage,
     stderr_console,
     stdout_console,
+    stdout_or_fail,
     write_chunks,
 )
 from sepcheck.errors import UsageError
@@ -85,15 +86,19 @@ def plan_command(
         write_chunks(plan_lines(plan))
     else:
         console = stdout_console()
-        console.print(plan_view(plan, console.width))
-        notes = plan_notes(plan)
-        if notes is not None:
-            console.print()
-            console.print(notes)
-        skipped = skipped_view(plan, console.width)
-        if skipped is not None:
-            console.print()
-            console.print(skipped)
+
+        def show() -> None:
+            console.print(plan_view(plan, console.width))
+            notes = plan_notes(plan)
+            if notes is not None:
+                console.print()
+                console.print(notes)
+            skipped = skipped_view(plan, console.width)
+            if skipped is not None:
+                console.print()
+                console.print(skipped)
+
+        stdout_or_fail(show)
     err.print(plan_summary(plan), markup=False)
 
 

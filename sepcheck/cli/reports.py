@@ -17,6 +17,7 @@ from sepcheck.cli.app import (
     friendly_errors,
     stderr_console,
     stdout_console,
+    stdout_or_fail,
     write_chunks,
 )
 
@@ -38,7 +39,7 @@ def _emit(
     if output_format is TableOrJson.JSON:
         write_chunks([as_json(value)])
     else:
-        stdout_console().print(as_table(value))
+        stdout_or_fail(lambda: stdout_console().print(as_table(value)))
     stderr_console().print(summary(value), markup=False)
     raise typer.Exit(EXIT_FINDINGS if findings else EXIT_OK)
 
@@ -53,11 +54,11 @@ def diff_command(
     ] = TableOrJson.TABLE,
 ) -> None:
     """Show what changed between two reports; exit 1 when something regressed."""
-    from sepcheck.diff import diff_reports
+    from sepcheck.diff import Baseline, diff_baselines
     from sepcheck.render.diff import diff_json, diff_summary, diff_table
-    from sepcheck.report.load import load_report
 
-    result = diff_reports(load_report(before), load_report(after))
+    # Each report is indexed as it is read, never held whole.
+    result = diff_baselines(Baseline.read(before), Baseline.read(after))
     _emit(output_format, diff_json, diff_table, diff_summary, result, bool(result.regressions))
 
 

@@ -18,6 +18,7 @@ from sepcheck.cli.app import (
     resolve_vantage,
     stderr_console,
     stdout_console,
+    stdout_or_fail,
     write_chunks,
 )
 from sepcheck.cli.validate import RATE_RANGE, bounded
@@ -177,7 +178,13 @@ def trace_command(
     ] = 30,
     tries: Annotated[int, typer.Option("--tries", min=1, max=10, help="Probes per hop.")] = 2,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.05, help="Wait per probe, seconds.")
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.05,
+            max=3600,
+            help="Wait per probe, seconds (as check's, at most 3600).",
+        ),
     ] = 1.0,
     rate: Annotated[
         float,
@@ -232,8 +239,12 @@ def _show(reports: list[TraceReport], output_format: TableOrJson) -> NoReturn:
         write_chunks([traces_json(reports)])
     else:
         console = stdout_console()
-        for report in reports:
-            console.print(trace_table(report))
+
+        def show() -> None:
+            for report in reports:
+                console.print(trace_table(report))
+
+        stdout_or_fail(show)
     err = stderr_console()
     for report in reports:
         err.print(trace_summary(report))

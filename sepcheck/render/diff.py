@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from rich import box
+from rich.console import RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from sepcheck.diff import Change, Diff, Side
 
@@ -33,7 +35,11 @@ def _side(item: Side | None) -> str:
     return f"{item.verdict.value.upper()} {item.state.value} ({item.detail})"
 
 
-def diff_table(diff: Diff) -> Table:
+def diff_table(diff: Diff) -> RenderableType:
+    """The changes as a table; one line when there are none (a table of no rows says
+    nothing its header would not)."""
+    if not any(diff.items.values()):
+        return Text("sepcheck diff: no changes")
     table = Table(title="sepcheck diff", box=box.SIMPLE_HEAD)
     for column in ("", "flow", "host", "port", "before", "after"):
         table.add_column(column, overflow="fold")
@@ -51,7 +57,7 @@ def diff_table(diff: Diff) -> Table:
 
 
 def diff_summary(diff: Diff) -> str:
-    counts = ", ".join(f"{len(diff.items[k])} {k.value}" for k in Change)
+    counts = ", ".join(f"{len(diff.items[k]):,} {k.value}" for k in Change)
     line = f"{'REGRESSED' if diff.regressions else 'NO REGRESSION'}: {counts}"
     if not diff.before_complete or not diff.after_complete:
         line += " (an incomplete report: what it lacks is listed as not measured)"

@@ -13,6 +13,7 @@ from html import escape
 
 from sepcheck.render.flowtext import flow_result_text
 from sepcheck.render.matrix import headline
+from sepcheck.render.words import duration
 from sepcheck.report.model import ReportHead, Summary
 from sepcheck.report.rows import ResultRow
 from sepcheck.results import State, Verdict
@@ -101,7 +102,7 @@ def _meta_table(head: ReportHead) -> str:
         ("stage", p.stage),
         ("started", head.started_at),
         ("finished", head.finished_at + ("" if head.complete else " (interrupted)")),
-        ("probes", f"{s.probes:,} of {s.planned:,} planned, {s.duration_s:.1f} s"),
+        ("probes", f"{s.probes:,} of {s.planned:,} planned, {duration(s.duration_s)}"),
         ("flows", ", ".join(f"{s.flows.get(v.value, 0)} {v.value}" for v in Verdict)),
         ("states", ", ".join(f"{n:,} {k}" for k, n in sorted(s.states.items()))),
         (

@@ -11,6 +11,7 @@ import re
 
 from sepcheck.render.flowtext import flow_result_text
 from sepcheck.render.matrix import headline
+from sepcheck.render.words import duration
 from sepcheck.report.model import ReportHead
 
 # Backslash first: it is the escape character itself.
@@ -43,7 +44,7 @@ def markdown_report(head: ReportHead) -> str:
         f"## sepcheck: {headline(head)}",
         "",
         f"From {_code(head.vantage.hostname)} as {_md(', '.join(head.vantage.role))}, stage "
-        f"{_md(head.parameters.stage)}, {s.probes:,} probes in {s.duration_s:.1f} s, "
+        f"{_md(head.parameters.stage)}, {s.probes:,} probes in {duration(s.duration_s)}, "
         f"started {head.started_at}" + ("" if head.complete else interrupted) + ".",
         "",
         "| verdict | flow | port | result | purpose |",

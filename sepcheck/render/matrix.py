@@ -8,6 +8,7 @@ from rich.text import Text
 
 from sepcheck.model import Expect
 from sepcheck.render.layout import Field, view
+from sepcheck.render.words import duration, plural
 from sepcheck.report.model import FlowResult, ReportHead
 from sepcheck.results import State, Verdict
 
@@ -112,9 +113,9 @@ def summary_line(head: ReportHead, fail_on_warning: bool = False) -> str:
     if fail_on_warning and word == "PASS" and flows.get(Verdict.WARN.value):
         word = "FAIL (--fail-on warning)"
     line = (
-        f"{word}: {flow_count} flow{'' if flow_count == 1 else 's'} "
-        f"({', '.join(parts)}), {probes:,} probe{'' if probes == 1 else 's'} in "
-        f"{head.summary.duration_s:.1f} s"
+        f"{word}: {plural(flow_count, 'flow')} "
+        f"({', '.join(parts)}), {plural(probes, 'probe')} in "
+        f"{duration(head.summary.duration_s)}"
     )
     gaps = head.summary.gaps
     if gaps:

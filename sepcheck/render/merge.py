@@ -11,6 +11,7 @@ from rich.text import Text
 
 from sepcheck.merge import SiteFlow, SiteView, Status
 from sepcheck.model import Expect
+from sepcheck.render.words import plural
 
 _STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red"}
 
@@ -81,7 +82,7 @@ def site_summary(view: SiteView) -> str:
         if flow.verdict:
             counts[flow.verdict.value] += 1
     return (
-        f"{site_headline(view)}: {len(view.reports)} reports, "
+        f"{site_headline(view)}: {plural(len(view.reports), 'report')}, "
         + ", ".join(f"{n} {k}" for k, n in counts.items())
         + f", {len(view.gaps)} flows needed but measured by nobody (gaps), "
         f"{len(view.not_applicable)} not applicable"

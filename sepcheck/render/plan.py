@@ -14,6 +14,7 @@ from sepcheck.hosts import HostSpec
 from sepcheck.plan import FlowPlan, Plan, Probe, Skipped, spec_key
 from sepcheck.render.catalogue import expect_words
 from sepcheck.render.layout import Field, view
+from sepcheck.render.words import plural
 from sepcheck.topology import Topology
 
 
@@ -88,10 +89,6 @@ def plan_json_chunks(plan: Plan, topology: Topology) -> Iterator[str]:
             batch.clear()
     yield "".join(batch)
     yield "\n  ]\n}\n" if separator != "\n    " else "]\n}\n"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
 HOST_ROWS = 8
@@ -196,14 +193,14 @@ def skipped_view(plan: Plan, width: int | None = None) -> RenderableType | None:
 def plan_summary(plan: Plan) -> str:
     """'N probes in M flows' (with shared probes and gaps), the plan's last line on stderr."""
     gaps = len(plan.gaps)
-    line = f"{_plural(plan.total, 'probe')} in {_plural(len(plan.flows), 'flow')}"
+    line = f"{plural(plan.total, 'probe')} in {plural(len(plan.flows), 'flow')}"
     judged = sum(flow.count for flow in plan.flows)
     if judged > plan.total:
         line += (
             f" ({judged:,} flow targets; {judged - plan.total:,} share a probe with another flow)"
         )
     if gaps:
-        line += f"; {_plural(gaps, 'required flow')} with no destination hosts (gaps)"
+        line += f"; {plural(gaps, 'required flow')} with no destination hosts (gaps)"
     return line
 
 

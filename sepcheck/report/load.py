@@ -44,13 +44,24 @@ def load_report(path: Path) -> Report:
             f"cannot read report: {exc.strerror or exc}", location=Location(path), hint=hint
         ) from None
     data = _parse(path, text)
-    if not isinstance(data, dict) or "schema_version" not in data or "results" not in data:
+    # Say which is missing; and a version this sepcheck cannot read is said as such
+    # before a missing results list (a newer schema may have named it otherwise).
+    missing = (
+        "not a JSON object"
+        if not isinstance(data, dict)
+        else "no schema_version"
+        if "schema_version" not in data
+        else None
+    )
+    if missing is None:
+        _check_version(path, data["schema_version"])
+        missing = None if "results" in data else "no results"
+    if missing is not None:
         raise ReportError(
-            "not a sepcheck report (no schema_version or results)",
+            f"not a sepcheck report ({missing})",
             location=Location(path),
             hint="give the JSON report of sepcheck check --output",
         )
-    _check_version(path, data["schema_version"])
     try:
         return Report.model_validate(data)
     except ValidationError as exc:
@@ -68,8 +79,8 @@ def _parse(path: Path, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(
-            f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-            + ("; the file looks truncated" if exc.pos >= len(text.rstrip()) else ""),
+            f"not valid JSON ({_where(exc)})"
+            + ("; the file looks truncated" if _truncated(exc, text) else ""),
             location=Location(path, exc.lineno),
             hint="use a report written by sepcheck check --output (they are written whole)",
         ) from None
@@ -90,6 +101,19 @@ def _parse(path: Path, text: str) -> Any:
             location=Location(path),
             hint=_EDITED,
         ) from None
+
+
+def _truncated(exc: json.JSONDecodeError, text: str) -> bool:
+    # An unterminated string is placed where it starts, but the decoder says so only
+    # when the text ends before its closing quote.
+    return exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+
+
+def _where(exc: json.JSONDecodeError) -> str:
+    """The decoder's message with its place: some messages end in "at" already
+    ("Unterminated string starting at"), which must not become "at at"."""
+    place = f"line {exc.lineno}, column {exc.colno}"
+    return f"{exc.msg} {place}" if exc.msg.endswith(" at") else f"{exc.msg} at {place}"
 
 
 def _check_version(path: Path, version: object) -> None:
