@@ -122,8 +122,7 @@ def test_the_kernel_keeps_other_tcp_traffic_off_the_raw_socket(address: str) -> 
             for sock in (client, peer, server):
                 sock.close()
             ports = []
-            while (got := side.receive(side.tcp)) is not None:
-                data, extra, sender = got
+            for data, extra, sender in side.batch(side.tcp, 10_000):
                 reply = (
                     packets.parse_tcp4(data)
                     if family == socket.AF_INET

@@ -40,11 +40,7 @@ class Matcher:
 
     def read_tcp(self, side: Side) -> None:
         tries = self.tcp_tries
-        for _ in range(_BATCH):
-            got = side.receive(side.tcp)
-            if got is None:
-                return
-            data, extra, sender = got
+        for data, extra, sender in side.batch(side.tcp, _BATCH):
             if side.version == 4:
                 reply = packets.parse_tcp4(data)
             else:
@@ -68,11 +64,7 @@ class Matcher:
                 )
 
     def drain_icmp(self, side: Side) -> None:
-        for _ in range(_BATCH):
-            got = side.receive(side.icmp)
-            if got is None:
-                return
-            data, extra, sender = got
+        for data, extra, sender in side.batch(side.icmp, _BATCH):
             if side.version == 4:
                 reply = packets.parse_icmp4(data)
             else:

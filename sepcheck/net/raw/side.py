@@ -8,7 +8,7 @@ import contextlib
 import socket
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sepcheck.net.raw import packets
 from sepcheck.net.raw.bpf import keep_only_port
@@ -121,13 +121,15 @@ class Side:
         else:
             sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_UNICAST_HOPS, value)
 
-    def receive(self, sock: socket.socket) -> tuple[bytes, Ancillary, bytes] | None:
-        """One packet, its ancillary data and its sender (packed); None when drained."""
-        try:
-            data, ancdata, _, peer = sock.recvmsg(65535, ANCILLARY)
-        except (BlockingIOError, InterruptedError):
-            return None
-        return data, Ancillary(ancdata), packets.pack_address(peer[0].partition("%")[0])
+    def batch(self, sock: socket.socket, most: int) -> Iterator[tuple[bytes, Ancillary, bytes]]:
+        """The packets waiting on ``sock`` (at most ``most``, so one busy socket cannot
+        starve the loop's timers): each with its ancillary data and its sender, packed."""
+        for _ in range(most):
+            try:
+                data, ancdata, _, peer = sock.recvmsg(65535, ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            yield data, Ancillary(ancdata), packets.pack_address(peer[0].partition("%")[0])
 
     def close(self) -> None:
         for sock in (self.tcp, self.icmp):
