@@ -175,6 +175,8 @@ def _print_stdout(
 ) -> None:
     match fmt:
         case ReportFormat.TABLE:
+            if head.summary.planned == 0:
+                return  # an empty table says less than the summary line (stderr) does
             console = stdout_console()
             console.print(matrix_table(head, width=console.width))
             if changes is not None:
