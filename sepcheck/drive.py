@@ -23,8 +23,9 @@ from sepcheck.results import ProbeResult, Stage, probe_result, unresolved_result
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when it is installed: plain asyncio mislabels open ports as filtered when
-    saturated (lab.md); uvloop keeps up. On Windows, the selector loop: the backend needs
-    reader/writer callbacks, which the default proactor loop lacks."""
+    saturated (measured in the lab of tests/lab: the loop falls behind its own timers);
+    uvloop keeps up. On Windows, the selector loop: the backend needs reader/writer
+    callbacks, which the default proactor loop lacks."""
     if sys.platform == "win32":
         return asyncio.SelectorEventLoop
     try:

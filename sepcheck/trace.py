@@ -1,6 +1,6 @@
 """Where a flow dies: probes to the real destination port with rising TTL (raw mode).
 
-As tcptraceroute / ``traceroute -T`` and firewalk (probe-semantics.md): a probe whose TTL
+As tcptraceroute / ``traceroute -T`` and firewalk (their manual pages): a probe whose TTL
 runs out at hop k makes that router answer ICMP time-exceeded, so the flow is seen passing
 up to hop k. The first probe that gets any other answer ends the trace: the destination's
 SYN-ACK, RST, UDP reply or port unreachable (reached), or a device's ICMP unreachable or

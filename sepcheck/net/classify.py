@@ -1,8 +1,9 @@
 """The one place where OS error numbers and ICMP type/code become outcomes (only net/ calls it).
 
-Sources: nmap's classification (probe-semantics.md), Linux icmp_err_convert, RFC 792 and
-RFC 4443, and Winsock's error codes (a refused TCP connect is WSAECONNREFUSED 10061; an
-ICMP port unreachable on a connected UDP socket shows up as WSAECONNRESET 10054).
+Sources: nmap's port states (its reference guide, "Port Scanning Basics"), Linux
+icmp_err_convert, RFC 792 and RFC 4443, and Winsock's error codes (a refused TCP connect is
+WSAECONNREFUSED 10061; an ICMP port unreachable on a connected UDP socket shows up as
+WSAECONNRESET 10054).
 """
 
 from __future__ import annotations

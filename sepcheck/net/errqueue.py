@@ -3,7 +3,8 @@
 With ``IP_RECVERR`` (``IPV6_RECVERR``) set, the kernel queues each ICMP error for the
 socket; ``recvmsg(MSG_ERRQUEUE)`` returns a ``struct sock_extended_err`` followed by the
 sockaddr of the offender (the device that sent the ICMP). That works without privileges,
-so connect mode can say "admin-prohibited by 198.18.1.1" (see lab.md). Python does not
+so connect mode can say "admin-prohibited by 198.18.1.1" (tests/lab checks it against
+a real router). Python does not
 export these constants, so they are written here. Other systems have no error queue:
 ``read()`` finds nothing and callers fall back to errno alone.
 """

@@ -6,8 +6,9 @@ device starts its packets at an initial TTL (64 for Linux and macOS, 128 for Win
 for many network devices) and each router on the way back takes one off. A reply forged
 by a firewall 1 hop before the host arrives with a TTL one higher than the host's own
 replies (the lab: the host's answers arrive with 63, the router's with 64). nmap shows the
-TTL with --reason but draws no conclusion (probe-semantics.md); sepcheck does, when it has
-a reference: a TTL seen on the host's own answers (SYN-ACK, UDP reply, ICMP echo reply).
+TTL with --reason but draws no conclusion (nmap's reference guide, "--reason"); sepcheck
+does, when it has a reference: a TTL seen on the host's own answers (SYN-ACK, UDP reply,
+ICMP echo reply).
 
 Limits: a path whose length changes between packets (ECMP over unequal paths, a routing
 change) can make a genuine reply look forged; a firewall that copies the host's TTL or

@@ -3,7 +3,7 @@
 The questions connect() cannot answer: a closed port on the server versus a reset forged
 by the router (`reject with tcp reset`), who sent an ICMP error and with what TTL, and
 where along the path a flow dies. In this lab the server's replies arrive at the client
-with TTL 63 and the router's with 64 (lab.md).
+with TTL 63 and the router's with 64.
 """
 
 from __future__ import annotations
