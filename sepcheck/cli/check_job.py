@@ -55,8 +55,8 @@ class Machine(Protocol):
 
 
 def choose_backend(raw: bool) -> BackendChoice:
-    """The network backend that sends the probes (see sepcheck/backends.py): imported
-    when the run starts, not when the command line is read."""
+    """The network backend that sends the probes (sepcheck/backends.py); its module is
+    imported by the factory when the run starts, not when the job is built."""
     return choose(raw)
 
 

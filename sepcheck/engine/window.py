@@ -18,20 +18,23 @@ LAG_FLOOR = 64
 class Window:
     """Pure state: fed with lag measurements and socket shortages, it says the size."""
 
-    __slots__ = ("history", "limit", "peak", "size")
+    __slots__ = ("history", "limit", "size")
 
     def __init__(self, initial: int, limit: int) -> None:
         self.limit = max(1, limit)
         self.size = max(1, min(initial, self.limit))
-        self.peak = self.size
         self.history = [self.size]
         """Every size the window took, in order (for the run's statistics and tests)."""
 
     def _set(self, size: int) -> None:
         if size != self.size:
             self.size = size
-            self.peak = max(self.peak, size)
             self.history.append(size)
+
+    @property
+    def peak(self) -> int:
+        """The largest size the window took."""
+        return max(self.history)
 
     def beat(self, lag: float, in_flight: int) -> None:
         """A heartbeat ran ``lag`` seconds late with ``in_flight`` probes in flight."""

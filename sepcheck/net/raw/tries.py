@@ -7,7 +7,6 @@ raw sockets; a 'closed' answer may be held until the host's reference TTL is kno
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import random
 import socket
@@ -17,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from sepcheck.net.classify import classify_errno
 from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome, Seen
-from sepcheck.net.plumbing import RESOURCE_ERRNOS, new_socket, send_datagram
+from sepcheck.net.plumbing import RESOURCE_ERRNOS, SettledTry, new_socket, send_datagram
 from sepcheck.net.poller import Poller
-from sepcheck.net.protocols import Done
+from sepcheck.net.protocols import Done, Try
 from sepcheck.net.raw import packets
 from sepcheck.net.raw.side import ANCILLARY, IPV6_RECVHOPLIMIT, SO_TIMESTAMPNS, Ancillary, Side
 
@@ -163,14 +162,15 @@ class RawUdpChannel(Pending):
         self.fd = sock.fileno()
         self.poller.watch(self.fd, False, self._ready)
 
-    def send(self, payload: bytes, done: Done) -> RawUdpChannel:
-        self.done = done
+    def send(self, payload: bytes, done: Done) -> Try:
+        self.done = None
         self.held = None
         self._mark_sent()
         refused = send_datagram(self.sock, payload)
         if refused is not None:
-            self.done = None
-            asyncio.get_running_loop().call_soon(done, refused)
+            # Refused by this host's stack: settled, and still taken back by expire/abort.
+            return SettledTry(refused, done)
+        self.done = done
         return self
 
     def _ready(self) -> None:
