@@ -95,6 +95,12 @@ def _options() -> Options:
         help="raw mode against raw mode: sepcheck --mode raw versus nmap -sS",
     )
     parser.add_argument(
+        "--app",
+        action="store_true",
+        help="keep sepcheck's application checks on (by default they are off: nmap -sT "
+        "reads no application layer, so the comparison is like for like)",
+    )
+    parser.add_argument(
         "--sepcheck-arg",
         action="append",
         default=[],
@@ -109,7 +115,11 @@ def _options() -> Options:
         json=args.json,
         loss=args.loss,
         raw=args.raw,
-        sepcheck_args=[*args.sepcheck_arg, *(["--mode", "raw"] if args.raw else [])],
+        sepcheck_args=[
+            *args.sepcheck_arg,
+            *(["--mode", "raw"] if args.raw else []),
+            *([] if args.app else ["--no-app"]),
+        ],
     )
 
 

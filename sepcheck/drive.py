@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sepcheck.appcheck.runner import AppPlan, AppRunner
 from sepcheck.backends import BackendChoice
 from sepcheck.engine import Engine, EngineSettings
 from sepcheck.entry import STOP_SIGNALS, defer_signals
 from sepcheck.net.outcome import Outcome
 from sepcheck.plan import Plan, Probe
 from sepcheck.results import ProbeResult, Stage, probe_result, unresolved_result
+from sepcheck.verdict import CERT_WARN_DAYS
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -37,15 +39,19 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 class ResultSink:
     """The engine's sink for a check: each probe's end becomes a ProbeResult in the
-    report's words, handed to ``add``."""
+    report's words, handed to ``add``; an open port with an application check is handed
+    on by ``apps`` once its check has read what is behind it."""
 
-    __slots__ = ("add",)
+    __slots__ = ("add", "apps")
 
-    def __init__(self, add: Callable[[ProbeResult], None]) -> None:
+    def __init__(self, add: Callable[[ProbeResult], None], apps: AppRunner | None = None) -> None:
         self.add = add
+        self.apps = apps
 
     def settled(self, probe: Probe, address: str, outcome: Outcome, tries: int) -> None:
-        self.add(probe_result(probe, address, outcome, tries))
+        result = probe_result(probe, address, outcome, tries)
+        if self.apps is None or not self.apps.take(result):
+            self.add(result)
 
     def unresolved(self, probe: Probe, why: str) -> None:
         self.add(unresolved_result(probe, why))
@@ -62,6 +68,12 @@ class RunJob:
     settings: EngineSettings
     stage: Stage
     spool_dir: Path | None
+    apps: AppPlan | None = None
+    """The application checks after open TCP results (None: --no-app)."""
+
+    @property
+    def cert_warn_days(self) -> float:
+        return self.apps.cert_warn_days if self.apps is not None else CERT_WARN_DAYS
 
 
 def drive(
@@ -85,11 +97,17 @@ def drive(
                 loop.add_signal_handler(signum, task.cancel)
         backend = job.backend.factory()
         engine = Engine(backend, job.datagram, job.settings)
+        apps = AppRunner(job.apps, add) if job.apps is not None else None
         try:
-            await engine.run(probes, ResultSink(add), concurrency=limit)
+            await engine.run(probes, ResultSink(add, apps), concurrency=limit)
+            if apps is not None:
+                await apps.drain()
         except asyncio.CancelledError:
             interrupted = True
             task.uncancel()
+            if apps is not None:
+                # Every open port measured reaches the report, its check marked unfinished.
+                await apps.abandon()
         finally:
             backend.close()
 

@@ -16,6 +16,7 @@ from sepcheck.net.outcome import Outcome, Seen
 if TYPE_CHECKING:
     # A type only: the command line reads ``Stage`` from here while it is built, and the
     # plan package is not needed for that.
+    from sepcheck.appcheck.finding import AppFinding
     from sepcheck.plan import Probe
 
 
@@ -62,6 +63,8 @@ class ProbeResult:
     198.18.1.1'."""
     reply_ttl: int | None = None
     """TTL (IPv6: hop limit) of the reply; known in raw mode only."""
+    app: AppFinding | None = None
+    """What the application check read behind an open port (None: no check ran)."""
 
 
 _STATE = {Seen.OPEN: State.OPEN, Seen.REFUSED: State.REFUSED, Seen.FILTERED: State.FILTERED}

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sepcheck import __version__
+from sepcheck.appcheck.runner import AppPlan
 from sepcheck.backends import BackendChoice
 from sepcheck.drive import RunJob, drive
 from sepcheck.engine import EngineSettings, raise_fd_limit
 from sepcheck.plan import Plan
 from sepcheck.report.collect import Collector
-from sepcheck.report.model import Parameters, ReportHead, TopologyRef, VantageInfo
+from sepcheck.report.model import Detected, Parameters, ReportHead, TopologyRef, VantageInfo
 from sepcheck.results import ProbeResult, Stage
 from sepcheck.workers import run_workers, worker_count
 
@@ -50,11 +51,13 @@ def run_check(
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     mode: str = "connect",
+    apps: AppPlan | None = None,
+    detected: Detected | None = None,
 ) -> CheckRun:
-    collector = Collector(plan, stage, spool_dir)
+    job = RunJob(plan, backend, datagram, settings, stage, spool_dir, apps)
+    collector = Collector(plan, stage, spool_dir, job.cert_warn_days)
     concurrency = raise_fd_limit(settings.concurrency)
     count = worker_count(workers, plan.total, backend)
-    job = RunJob(plan, backend, datagram, settings, stage, spool_dir)
     started = time.monotonic()
 
     def sink(result: ProbeResult) -> None:
@@ -85,6 +88,8 @@ def run_check(
         catalogue=catalogue,
         mode=mode,
         backend=backend.name,
+        app_checks=apps is not None,
+        cert_warn_days=job.cert_warn_days,
     )
     head = collector.finish(
         complete=not interrupted,
@@ -93,5 +98,6 @@ def run_check(
         vantage=vantage,
         topology=topology,
         parameters=parameters,
+        detected=detected,
     )
     return CheckRun(head, collector, interrupted)

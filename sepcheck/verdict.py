@@ -13,6 +13,12 @@ answer, so silence cannot tell open from filtered. A must-not-reach flow that is
 passes: the host answered, but nothing is exposed. Entries with severity "warn" (consoles
 reachable from clients) turn a failure into a warning. A flow's verdict is its worst result.
 
+An application check (an open TCP port's second look, ``sepcheck/appcheck``) refines an
+open result: another service on the port fails a flow that needs the service ("open but
+not SEPM"), a check that cannot tell only adds a note, and a server certificate that
+expires within ``cert_warn_days`` warns (an expired one fails: clients stop talking to a
+manager whose certificate is invalid, Broadcom KB 187099).
+
 Flows of a group of alternatives (client to manager over HTTP 8014 or HTTPS 443) are judged
 per host together: when one member passes for a host, the others pass too for that host,
 with a note naming the member that works.
@@ -23,16 +29,29 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sepcheck.model import Expect, Severity
 from sepcheck.net.outcome import FORGED_REASONS
 from sepcheck.results import ProbeResult, Stage, State, Verdict
 
+if TYPE_CHECKING:
+    from sepcheck.appcheck.finding import AppFinding
+
+NOT_SERVICE = "open but not "
+"""How the note of an open port held by another service starts: 'open but not SEPM: ...'."""
+
+CERT_WARN_DAYS = 30
+"""A server certificate expiring within this many days is a warning (--cert-warn-days)."""
+
 FAILING_HOSTS_SHOWN = 10
 """How many failing hosts a flow row names before 'and N more'."""
 
 
-def judge(result: ProbeResult, stage: Stage, verify: str = "") -> tuple[Verdict, str]:
+def judge(
+    result: ProbeResult, stage: Stage, verify: str = "", cert_warn_days: float = CERT_WARN_DAYS
+) -> tuple[Verdict, str]:
     """The verdict for one result, with a short note when the state needs explaining;
     ``verify`` (the entry's) says what to check when a failure is only a warning."""
     state = result.state
@@ -40,10 +59,38 @@ def judge(result: ProbeResult, stage: Stage, verify: str = "") -> tuple[Verdict,
     verdict, note = _base(result.probe.expect, State.FILTERED if forged else state, stage)
     if forged and verdict is not Verdict.PASS:
         note = "blocked by a firewall on the path (forged reply)"
+    if result.app is not None and state is State.OPEN:
+        verdict, note = _app(result.app, result.probe.expect, verdict, note, cert_warn_days)
     if verdict is Verdict.FAIL and result.probe.severity is Severity.WARN:
         note = note or "worth a look (severity warn)"
         return Verdict.WARN, f"{note}: {verify}" if verify else note
     return verdict, note
+
+
+def _app(
+    app: AppFinding, expect: Expect, verdict: Verdict, note: str, warn_days: float
+) -> tuple[Verdict, str]:
+    """An open result, refined by what its application check found."""
+    if expect is Expect.UNREACHABLE:
+        # Already a failure (or a warning to verify); what answers is the result's
+        # ``app``, shown beside its state.
+        return verdict, note
+    if app.ok is False:
+        return Verdict.FAIL, f"{NOT_SERVICE}{app.service}: {app.detail}"
+    if app.ok is None:
+        return verdict, f"{app.service} not confirmed: {app.detail}"
+    if app.tls is not None:
+        days = app.tls.seconds_left(datetime.now(UTC)) / 86400
+        if days < 0:
+            return Verdict.FAIL, f"TLS certificate expired {_days(-days)} ago"
+        if days <= warn_days:
+            return Verdict.WARN, f"TLS certificate expires in {_days(days)}"
+    return verdict, note
+
+
+def _days(days: float) -> str:
+    whole = int(days)
+    return "less than a day" if whole == 0 else f"{whole} day{'s' if whole != 1 else ''}"
 
 
 def _base(expect: Expect, state: State, stage: Stage) -> tuple[Verdict, str]:
@@ -72,23 +119,31 @@ class Judged:
 
 
 def judge_alternatives(
-    results: Sequence[ProbeResult], stage: Stage, complete: bool
+    results: Sequence[ProbeResult],
+    stage: Stage,
+    complete: bool,
+    cert_warn_days: float = CERT_WARN_DAYS,
 ) -> list[Judged]:
     """Judge the results of one host's alternatives (members of one group), in order: the
     best member decides for all (a pass, or before installation a path proven open), and
     the others say which member they give way to. ``complete`` is False when some members
     were never measured (an interrupted run)."""
-    judged = [(r, *judge(r, stage)) for r in results]
+    judged = [(r, *judge(r, stage, cert_warn_days=cert_warn_days)) for r in results]
     best_result, best, best_note = min(judged, key=lambda item: item[1].rank)
     out: list[Judged] = []
     for result, verdict, note in judged:
         if verdict.rank > best.rank:
             probe = best_result.probe
             alternative = f"{probe.flow} ({probe.protocol}/{probe.port})"
+            # What an application check said of this member stays in its note: a
+            # certificate about to expire on 443 matters though clients still use 8014.
+            own = f"{note}; " if note and result.app is not None else ""
             if best is Verdict.PASS:
-                note = f"not needed: {alternative} works, and one of the alternatives is enough"
+                note = (
+                    f"{own}not needed: {alternative} works, and one of the alternatives is enough"
+                )
             else:
-                note = f"not needed: {alternative} is the better alternative ({best_note})"
+                note = f"{own}not needed: {alternative} is the better alternative ({best_note})"
             out.append(Judged(result, best, note, carried=True))
             continue
         if best is Verdict.FAIL:
@@ -117,8 +172,13 @@ class FlowSummary:
     carried: Counter[str] = field(default_factory=Counter)
     """Results, by verdict, that have it only because an alternative earned it for their
     host."""
+    app: Counter[str] = field(default_factory=Counter)
+    """Application checks by outcome: ok, wrong, unknown."""
 
     def add(self, result: ProbeResult, verdict: Verdict, note: str, carried: bool = False) -> None:
+        if result.app is not None:
+            ok = result.app.ok
+            self.app["unknown" if ok is None else "ok" if ok else "wrong"] += 1
         if carried:
             self.carried[verdict.value] += 1
         self.total += 1
@@ -137,6 +197,7 @@ class FlowSummary:
         """Fold in the summary of the same flow measured by another worker."""
         self.total += other.total
         self.carried.update(other.carried)
+        self.app.update(other.app)
         self.states.update(other.states)
         self.verdicts.update(other.verdicts)
         if other.verdict.rank > self.verdict.rank:

@@ -95,7 +95,7 @@ def _worker(
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     _die_with(parent)
-    collector = Collector(job.plan, job.stage, job.spool_dir)
+    collector = Collector(job.plan, job.stage, job.spool_dir, job.cert_warn_days)
     pending = 0
 
     def sink(result: ProbeResult) -> None:

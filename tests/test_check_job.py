@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from sepcheck.appcheck.detect import Answer, Detection, url_of
 from sepcheck.cli.app import ProbeMode
-from sepcheck.cli.check_job import CheckJob, build_job, choose_backend, timing_settings
+from sepcheck.cli.check_job import (
+    CheckJob,
+    VersionQuery,
+    build_job,
+    choose_backend,
+    timing_settings,
+)
 from sepcheck.cli.check_options import CheckOptions, FailOn
 from sepcheck.cli.check_sources import parse_host_option
 from sepcheck.errors import UsageError
@@ -20,6 +27,7 @@ from sepcheck.model import Role
 from sepcheck.plan import Vantage
 from sepcheck.render.formats import ReportFormat
 from sepcheck.topology import Topology
+from sepcheck.versions import parse_version
 
 QUICK = CheckOptions(as_roles=(Role.CLIENT,), manager=("198.18.2.2",))
 
@@ -31,6 +39,29 @@ class FakeMachine:
     raw_problem: tuple[str, str] | None = None
     inferred: Vantage | None = None
     asked: list[str] = field(default_factory=list)
+    answer: str | None = None
+    """The version the managers answer (sep_version = "auto"); None: no answer."""
+    queries: list[VersionQuery] = field(default_factory=list)
+
+    @property
+    def _why(self) -> str:
+        return "answered" if self.answer else "no answer within 1.5 s"
+
+    def detect_version(self, ask: VersionQuery) -> Detection:
+        self.queries.append(ask)
+        answers = tuple(
+            Answer(
+                host,
+                url_of(host, ask.port),
+                self.answer,
+                None,
+                "answered" if self.answer else "no answer within 1.5 s",
+            )
+            for host in ask.hosts
+        )
+        if self.answer is None:
+            return Detection(None, None, answers)
+        return Detection(parse_version(self.answer), answers[0], answers)
 
     def require_raw(self, what: str) -> None:
         self.asked.append(what)
@@ -227,3 +258,50 @@ def test_checks_run_in_their_order(tmp_path: Path) -> None:
         "nothing to check",
         f"--output {tmp_path / 'r.txt'}",
     ]
+
+
+def flows_of(job: CheckJob) -> set[str]:
+    return {flow.entry.id for flow in job.plan.flows}
+
+
+def test_sep_version_auto_plans_with_the_version_the_manager_gives() -> None:
+    auto = replace(QUICK, as_roles=(Role.SPC, Role.REMOTE_CONSOLE), sep_version="auto")
+    old = FakeMachine(answer="12.1.7454.7000")
+    job, said = build(auto, old)
+    (query,) = old.queries
+    assert (query.hosts, query.port) == (["198.18.2.2"], 8446)
+    assert "spc-manager-webservices" in flows_of(job)
+    assert "remote_console-manager-webservices" not in flows_of(job)
+    assert job.detected is not None
+    assert job.detected.version == "12.1.7454.7000"
+    assert job.detected.source == "https://198.18.2.2:8446/sepm/api/v1/version"
+    assert any("read from the manager 198.18.2.2" in note for note in job.plan.notes)
+    assert any("12.1.7454.7000" in line for line in said)
+    job, _ = build(auto, FakeMachine(answer="14.3.9816.7000"))
+    assert "remote_console-manager-webservices" in flows_of(job)
+    assert "spc-manager-webservices" not in flows_of(job)
+    assert job.apps is not None
+    assert job.apps.versions == {"198.18.2.2": "14.3.9816.7000"}
+
+
+def test_sep_version_auto_without_an_answer_plans_every_version() -> None:
+    auto = replace(QUICK, as_roles=(Role.SPC, Role.REMOTE_CONSOLE), sep_version="auto")
+    job, _said = build(auto, FakeMachine(answer=None))
+    assert {"spc-manager-webservices", "remote_console-manager-webservices"} <= flows_of(job)
+    assert job.detected is not None
+    assert job.detected.version is None
+    assert "no answer within 1.5 s" in job.detected.source
+    notes = [n for n in job.plan.notes if "every SEP version" in n]
+    assert len(notes) == 1
+    assert "198.18.2.2: no answer" in notes[0]
+
+
+def test_a_given_version_asks_no_manager_and_no_app_turns_checks_off() -> None:
+    machine = FakeMachine()
+    job, _ = build(replace(QUICK, sep_version="14.3 RU8"), machine)
+    assert machine.queries == []
+    assert job.detected is None
+    assert job.apps is not None
+    assert job.apps.checks["client-manager-http"].name == "secars-hello"
+    job, _ = build(replace(QUICK, app_checks=False), machine)
+    assert job.apps is None

@@ -40,7 +40,7 @@ def test_every_option_reaches_the_job_builder(monkeypatch: pytest.MonkeyPatch) -
         "--output-dir-format md --keep 2 --report-tag tag --lock-wait 3 --quiet --timeout 2 "
         "--retries 3 --max-retries 4 --concurrency 5 --per-host 6 --rate 7 --workers 8 -4 -6 "
         "--no-progress --allow-large-ranges --baseline b.json --fail-on warning --mode auto "
-        "--catalogue cat"
+        "--catalogue cat --no-app --cert-warn-days 9"
     )
     result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 2
@@ -81,6 +81,8 @@ def test_every_option_reaches_the_job_builder(monkeypatch: pytest.MonkeyPatch) -
         fail_on=FailOn.WARNING,
         mode=ProbeMode.AUTO,
         catalogue_path=Path("cat"),
+        app_checks=False,
+        cert_warn_days=9.0,
     )
     assert seen == [expected]
     same = [

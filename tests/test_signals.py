@@ -75,3 +75,24 @@ def test_sighup_keeps_what_a_rate_limited_run_measured(tmp_path: Path, workers: 
         "FAIL (INTERRUPTED): "
     ) or err.strip().splitlines()[-1].startswith("INTERRUPTED: ")
     assert not list(tmp_path.glob(".sepcheck-*.jsonl"))  # spools removed
+
+
+def test_an_interrupt_during_an_application_check_keeps_the_open_port(
+    tmp_path: Path, loopback_manager: int
+) -> None:
+    """The listener of ``loopback_manager`` never answers the secars request: the check
+    waits (up to --timeout), Ctrl-C comes first, and the open port is in the report with
+    its check marked unfinished."""
+    report = tmp_path / "report.json"
+    args = ("--as", "client", "--manager", "127.0.0.1", "--sep-version", "14.3 RU8")
+    process = start(*args, "--timeout", "120", "--output", str(report))
+    time.sleep(4)  # started, probed (milliseconds), and waiting in the check
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    data = json.loads(report.read_text())
+    assert data["complete"] is False
+    http = next(r for r in data["results"] if r["flow"] == "client-manager-http")
+    assert http["state"] == "open"
+    assert http["app"]["detail"] == "not finished: the run was interrupted"
+    assert http["app"]["ok"] is None

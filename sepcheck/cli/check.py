@@ -29,7 +29,8 @@ from sepcheck.cli.validate import split_env_outputs
 from sepcheck.model import Role
 
 if TYPE_CHECKING:
-    from sepcheck.cli.check_job import CheckJob, Machine
+    from sepcheck.appcheck.detect import Detection
+    from sepcheck.cli.check_job import CheckJob, Machine, VersionQuery
     from sepcheck.plan import Vantage
     from sepcheck.topology import Topology
 
@@ -53,6 +54,18 @@ class ThisMachine:
 
     def vantage(self, roles: Sequence[Role], topology: Topology) -> Vantage:
         return resolve_vantage(list(roles), topology)
+
+    def detect_version(self, ask: VersionQuery) -> Detection:
+        from sepcheck.appcheck.detect import detect_version
+
+        return detect_version(
+            ask.hosts,
+            ask.port,
+            ask.checks,
+            timeout=ask.timeout,
+            family=ask.family,
+            user_agent=ask.user_agent,
+        )
 
 
 def _say(line: str) -> None:
@@ -96,6 +109,8 @@ def check_command(
     baseline: o.Baseline = D.baseline,
     fail_on: o.FailOnOption = D.fail_on,
     mode: o.Mode = D.mode,
+    app_checks: o.AppChecks = D.app_checks,
+    cert_warn_days: o.CertWarnDays = D.cert_warn_days,
     catalogue_path: CatalogueOption = D.catalogue_path,
 ) -> None:
     """Probe every flow this host should originate and print the pass/fail matrix.
@@ -139,6 +154,8 @@ def check_command(
         fail_on=fail_on,
         mode=mode,
         catalogue_path=catalogue_path,
+        app_checks=app_checks,
+        cert_warn_days=cert_warn_days,
     )
     job = build_job(options, ThisMachine(), _say)
     from sepcheck.cli.check_run import run_job  # the run's modules, once the job holds

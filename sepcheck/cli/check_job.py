@@ -13,10 +13,14 @@ from __future__ import annotations
 import socket
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from sepcheck import __version__
+from sepcheck.appcheck.definitions import load_app_checks
+from sepcheck.appcheck.detect import manager_hosts
+from sepcheck.appcheck.runner import AppPlan, plan_checks
 from sepcheck.backends import BackendChoice, choose
 from sepcheck.catalogue import load_catalogue
 from sepcheck.cli.app import ProbeMode
@@ -34,16 +38,35 @@ from sepcheck.render.formats import (
     extensions_hint,
     format_of_extension,
 )
+from sepcheck.report.model import Detected
 from sepcheck.results import Stage
 from sepcheck.timing import SMALL_RUN, TimingSettings
 
 if TYPE_CHECKING:
+    from sepcheck.appcheck.definitions import AppChecks
+    from sepcheck.appcheck.detect import Detection
     from sepcheck.archive import Archive
+    from sepcheck.catalogue import Catalogue
     from sepcheck.topology import Topology
+
+
+@dataclass(frozen=True)
+class VersionQuery:
+    """sep_version = "auto": which managers to ask for their version, and how."""
+
+    hosts: list[str]
+    port: int
+    checks: AppChecks
+    timeout: float
+    family: int
+    user_agent: str
 
 
 class Machine(Protocol):
     """What building a job asks of the machine it runs on (a test gives its own)."""
+
+    def detect_version(self, ask: VersionQuery) -> Detection:
+        """The managers' answers to the REST API's version request."""
 
     def require_raw(self, what: str) -> None:
         """Raise a UsageError naming ``what`` when raw sockets are not allowed here."""
@@ -121,6 +144,10 @@ class CheckJob:
     stdout: ReportFormat
     quiet: bool
     fail_on: FailOn
+    apps: AppPlan | None = None
+    """Application checks after open TCP ports (None: --no-app)."""
+    detected: Detected | None = None
+    """sep_version = "auto": what the managers said (None: a version was given)."""
 
 
 def _raw_mode(mode: ProbeMode, machine: Machine) -> bool:
@@ -195,8 +222,28 @@ def build_job(options: CheckOptions, machine: Machine, say: Callable[[str], None
     topology = read_topology(options, catalogue)
     if options.ipv4 and options.ipv6:
         raise UsageError("-4 and -6 exclude each other", hint="give one of them, or neither")
+    family = address_family(ipv4=options.ipv4, ipv6=options.ipv6)
+    checks = load_app_checks() if options.app_checks or topology.version_auto else None
+    detection = None
+    if topology.version_auto and checks is not None:
+        query = VersionQuery(
+            hosts=manager_hosts(topology.hosts(Role.MANAGER)),
+            port=rest_api_port(catalogue, topology),
+            checks=checks,
+            timeout=timeout,
+            family=family,
+            user_agent=USER_AGENT,
+        )
+        detection = machine.detect_version(query)
+        topology = replace(topology, sep_version=detection.version)
     vantage = machine.vantage(options.as_roles, topology)
     plan = build_plan(catalogue, topology, vantage)
+    if detection is not None:
+        # The plan's own note on an unknown version is replaced by the one that says why.
+        kept = tuple(n for n in plan.notes if not n.startswith("sep_version is auto"))
+        plan = replace(plan, notes=(*kept, detection.note))
+    if detection is not None:
+        say(f"sepcheck: {detection.note}")
     if vantage.inferred:
         say(f"sepcheck: role inferred from this host: {vantage.evidence}")
     outputs = tuple(output_target(path) for path in options.outputs)
@@ -220,4 +267,52 @@ def build_job(options: CheckOptions, machine: Machine, say: Callable[[str], None
         stdout=options.output_format,
         quiet=options.quiet,
         fail_on=options.fail_on,
+        apps=_app_plan(options, plan, checks, timeout, detection),
+        detected=detected(detection) if detection is not None else None,
     )
+
+
+USER_AGENT = f"sepcheck/{__version__} (SEP reachability check)"
+
+
+def rest_api_port(catalogue: Catalogue, topology: Topology) -> int:
+    """The manager's REST API port: 8446, or where the topology moved it."""
+    for entry in catalogue:
+        if entry.destination is Role.MANAGER and entry.port == REST_API_PORT:
+            return topology.port_for(entry)
+    return REST_API_PORT
+
+
+REST_API_PORT = 8446
+
+
+def _app_plan(
+    options: CheckOptions,
+    plan: Plan,
+    checks: AppChecks | None,
+    timeout: float,
+    detection: Detection | None,
+) -> AppPlan | None:
+    if not options.app_checks or checks is None:
+        return None
+    chosen = detection.chosen if detection is not None else None
+    return AppPlan(
+        checks=plan_checks(plan, checks),
+        timeout=timeout,
+        user_agent=USER_AGENT,
+        versions={chosen.host: chosen.version} if chosen and chosen.version else {},
+        cert_warn_days=options.cert_warn_days,
+    )
+
+
+def detected(detection: Detection) -> Detected:
+    """The report's ``detected``: the answer planned with, or why there was none."""
+    chosen = detection.chosen
+    if chosen is not None:
+        return Detected(
+            version=chosen.version,
+            source=chosen.url,
+            api_version=chosen.api_version,
+            host=chosen.host,
+        )
+    return Detected(version=None, source=detection.note)

@@ -65,6 +65,9 @@ class CheckOptions:
     fail_on: FailOn = FailOn.FAILURE
     mode: ProbeMode = ProbeMode.CONNECT
     catalogue_path: Path | None = None
+    app_checks: bool = True
+    """Application checks after open TCP ports (--app/--no-app)."""
+    cert_warn_days: float = 30.0
 
 
 DEFAULTS = CheckOptions()
@@ -271,6 +274,25 @@ FailOnOption = Annotated[
         help="Exit 1 on any failing flow; 'warning': also on a warning (auditors); "
         "'regression' (with --baseline): only on regressions.",
         envvar="SEPCHECK_FAIL_ON",
+    ),
+]
+AppChecks = Annotated[
+    bool,
+    typer.Option(
+        "--app/--no-app",
+        help="After an open TCP port, check what answers (SEPM's secars hello, TLS "
+        "certificate, SQL Server, SMB, SSH).",
+        envvar="SEPCHECK_APP",
+    ),
+]
+CertWarnDays = Annotated[
+    float,
+    typer.Option(
+        "--cert-warn-days",
+        min=0,
+        max=3650,
+        help="Warn when a server certificate expires within this many days.",
+        envvar="SEPCHECK_CERT_WARN_DAYS",
     ),
 ]
 Mode = Annotated[

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     # format other than the table) and the comparison (--baseline).
     from sepcheck.cli.check_job import CheckJob
     from sepcheck.diff import Diff
+    from sepcheck.topology import Topology
 
 
 def run_job(job: CheckJob) -> int:
@@ -93,6 +94,8 @@ def _run(job: CheckJob, on_progress: Callable[[int], None] | None) -> CheckRun:
         workers=job.workers,
         on_progress=on_progress,
         mode="raw" if job.raw else "connect",
+        apps=job.apps,
+        detected=job.detected,
     )
 
 
@@ -120,13 +123,20 @@ def _vantage_info(job: CheckJob) -> VantageInfo:
     )
 
 
+def _given_version(topology: Topology) -> str | None:
+    """The version as the site gives it: 'auto' (the version read is in ``detected``)."""
+    if topology.version_auto:
+        return "auto"
+    return str(topology.sep_version) if topology.sep_version else None
+
+
 def _topology_ref(job: CheckJob) -> TopologyRef:
     topology = job.topology
     return TopologyRef(
         path=str(job.topology_path) if job.topology_path else None,
         sha256=topology.digest,
         name=topology.name,
-        sep_version=str(topology.sep_version) if topology.sep_version else None,
+        sep_version=_given_version(topology),
     )
 
 

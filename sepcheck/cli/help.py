@@ -35,6 +35,7 @@ METAVARS = {
     "report_tag": "TAG",
     "lock_wait": "SECONDS",
     "timeout": "SECONDS",
+    "cert_warn_days": "DAYS",
     "retries": "N",
     "max_retries": "N",
     "tries": "N",

@@ -250,6 +250,11 @@ def build_plan(catalogue: Catalogue, topology: Topology, vantage: Vantage) -> Pl
         else:
             builder.skipped.append(Skipped(entry, SkipReason.NO_HOSTS, "no proxy hosts (optional)"))
     builder.contradictions()
+    if topology.version_auto and topology.sep_version is None:
+        builder.notes.append(
+            "sep_version is auto and no manager's version was read: the flows of every SEP "
+            "version are planned"
+        )
     order = {entry.id: index for index, entry in enumerate(catalogue)}
     flows = sorted(builder.flows, key=lambda f: order[f.entry.id])
     groups: dict[str, list[str]] = {}

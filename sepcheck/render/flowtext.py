@@ -3,8 +3,34 @@
 from __future__ import annotations
 
 from sepcheck.model import Expect
-from sepcheck.report.model import FlowResult
+from sepcheck.report.model import FailingHost, FlowResult
 from sepcheck.results import Verdict
+from sepcheck.verdict import NOT_SERVICE
+
+
+def host_state(host: FailingHost) -> tuple[str, str]:
+    """One host's result and its note: ('open, SEPM 14.3.9816.7000 (secars OK)', '') when an
+    application check read what answers ('open, not SEPM: HTTP 404 from nginx' when it
+    was something else), else the state and its reason: ('filtered (no-response)', ...)."""
+    if host.app:
+        if host.note.startswith(NOT_SERVICE):
+            return f"{host.state.value}, {host.note.removeprefix('open but ')}", ""
+        return f"{host.state.value}, {host.app}", host.note
+    return f"{host.state.value} ({host.detail})", host.note
+
+
+def host_label(host: FailingHost) -> str:
+    state, note = host_state(host)
+    return f"{state}, {note}" if note else state
+
+
+def app_counts(flow: FlowResult) -> str:
+    """The application checks of a flow of several hosts: '5 SEPM confirmed, 1 not'."""
+    if not flow.app:
+        return ""
+    words = {"ok": "confirmed", "wrong": "another service", "unknown": "could not tell"}
+    parts = [f"{flow.app[key]:,} {word}" for key, word in words.items() if flow.app.get(key)]
+    return "application check: " + ", ".join(parts)
 
 
 def flow_result_text(flow: FlowResult, *, detailed: bool) -> str:
@@ -13,15 +39,18 @@ def flow_result_text(flow: FlowResult, *, detailed: bool) -> str:
     "path open, nothing listening"; with ``detailed``, their state and reason too)."""
     if flow.probes == 1 and flow.worst:
         only = flow.worst[0]
-        result = f"{only.state.value} ({only.detail})" + (f": {only.note}" if only.note else "")
+        state, note = host_state(only)
+        result = state + (f": {note}" if note else "")
     else:
         result = ", ".join(f"{n:,} {state}" for state, n in flow.states.items())
+        if flow.app:
+            result += f" ({app_counts(flow)})"
         if flow.verdict is not Verdict.PASS and flow.worst:
             groups: dict[str, list[str]] = {}
             for h in flow.worst:
                 label = h.note
                 if detailed:
-                    label = f"{h.state.value} ({h.detail})" + (f", {h.note}" if h.note else "")
+                    label = host_label(h)
                 groups.setdefault(label, []).append(h.host)
             named = "; ".join(
                 f"{label}: {', '.join(hosts)}" if label else ", ".join(hosts)

@@ -109,6 +109,7 @@ def _meta_table(head: ReportHead) -> str:
             "topology",
             f"{head.topology.path or '(command line)'} sha256 {head.topology.sha256[:12]}",
         ),
+        *_detected(head),
         (
             "parameters",
             f"timeout {p.timeout} s, retries {p.retries}-{p.max_retries}, "
@@ -120,6 +121,13 @@ def _meta_table(head: ReportHead) -> str:
         + "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta)
         + "</table>\n"
     )
+
+
+def _detected(head: ReportHead) -> list[tuple[str, str]]:
+    d = head.detected
+    if d is None:
+        return []
+    return [("SEP version", f"{d.version} (read from {d.source})" if d.version else d.source)]
 
 
 def _filters(roles: Sequence[str]) -> str:
@@ -158,7 +166,7 @@ def _probe_table(s: Summary, rows: Iterable[ResultRow]) -> Iterator[str]:
     yield '<h2>Probes</h2><table id="probes"><tr><th>verdict</th><th>flow</th>'
     yield (
         "<th>host</th><th>address</th><th>port</th><th>state</th><th>reason</th>"
-        "<th>note</th><th>rtt ms</th></tr>\n"
+        "<th>note</th><th>application check</th><th>rtt ms</th></tr>\n"
     )
     shown: dict[Verdict, int] = dict.fromkeys(_ROW_ORDER, 0)
     for verdict in _ROW_ORDER:
@@ -196,5 +204,15 @@ def _probe_row(r: ResultRow) -> str:
         f"<td><code>{escape(r.flow)}</code></td><td>{escape(r.host)}</td>"
         f"<td>{escape(r.address or '')}</td><td>{r.protocol.value}/{r.port}</td>"
         f"<td>{escape(r.state.value)}</td><td>{escape(r.detail)}</td>"
-        f"<td>{escape(r.note)}</td><td>{rtt}</td></tr>\n"
+        f"<td>{escape(r.note)}</td><td>{escape(_app_text(r))}</td><td>{rtt}</td></tr>\n"
     )
+
+
+def _app_text(r: ResultRow) -> str:
+    """What the application check found, and the server certificate's expiry."""
+    if r.app is None:
+        return ""
+    text = r.app.detail
+    if r.app.tls is not None:
+        text += f"; certificate {r.app.tls['subject']}, expires {r.app.tls['not_after']}"
+    return text

@@ -58,4 +58,6 @@ def markdown_report(head: ReportHead) -> str:
         )
     if s.gaps:
         lines += ["", "Not checked (no destination hosts): " + ", ".join(_code(g) for g in s.gaps)]
+    if s.plan_notes:
+        lines += ["", *(f"- {_md(note)}" for note in s.plan_notes)]
     return "\n".join(lines) + "\n"

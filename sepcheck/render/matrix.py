@@ -7,6 +7,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from sepcheck.model import Expect
+from sepcheck.render.flowtext import app_counts, host_label, host_state
 from sepcheck.render.layout import Field, view
 from sepcheck.render.words import duration, plural
 from sepcheck.report.model import FlowResult, ReportHead
@@ -21,18 +22,20 @@ def _result_cell(flow: FlowResult) -> Text:
     if flow.expect == Expect.UNREACHABLE:
         text.append("must not reach: ", style="dim")
     if flow.probes == 1 and flow.worst:
-        only = flow.worst[0]
-        text.append(f"{only.state.value} ({only.detail})")
-        if only.note:
-            text.append(f": {only.note}", style="dim")
+        state, note = host_state(flow.worst[0])
+        text.append(state)
+        if note:
+            text.append(f": {note}", style="dim")
         return text
     counts = ", ".join(f"{flow.states[s]:,} {s}" for s in _STATE_ORDER if flow.states.get(s))
     text.append(counts)
+    if flow.app:
+        text.append(f" ({app_counts(flow)})", style="dim")
     if flow.verdict is not Verdict.PASS:
         # Group the named hosts by what happened to them: one line per state and reason.
         groups: dict[str, list[str]] = {}
         for host in flow.worst:
-            label = f"{host.state.value} ({host.detail})" + (f", {host.note}" if host.note else "")
+            label = host_label(host)
             groups.setdefault(label, []).append(host.host)
         style = _VERDICT_STYLE[flow.verdict].replace("bold ", "")
         for label, hosts in groups.items():

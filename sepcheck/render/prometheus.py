@@ -50,6 +50,8 @@ PROMETHEUS_METRICS = (
     "sepcheck_probe_warning",
     "sepcheck_probe_state",
     "sepcheck_probe_rtt_seconds",
+    "sepcheck_app_check",
+    "sepcheck_tls_cert_expiry_seconds",
     "sepcheck_probes",
     "sepcheck_flows",
     "sepcheck_run_timestamp_seconds",
@@ -85,6 +87,36 @@ def _probe_families(unique: UniqueResults) -> Iterator[str]:
     for r in unique:
         if r.rtt_ms is not None:
             yield f"sepcheck_probe_rtt_seconds{_probe_labels(r)} {r.rtt_ms / 1000:.6f}\n"
+    yield from _app_families(unique)
+
+
+_APP_OUTCOMES = {"ok": True, "wrong": False, "unknown": None}
+
+
+def _app_families(unique: UniqueResults) -> Iterator[str]:
+    """The application checks: a state set per check (as sepcheck_probe_state), and the
+    server certificate's expiry as Unix time (as blackbox_exporter's
+    probe_ssl_earliest_cert_expiry), to alert on ``... - time() < 30 * 86400``."""
+    yield _gauge(
+        "sepcheck_app_check",
+        "The application check after an open port: 1 for its outcome, 0 for the others (ok: "
+        "the service answered; wrong: another service holds the port; unknown: could not tell).",
+    )
+    for r in unique:
+        if r.app is not None:
+            for outcome, ok in _APP_OUTCOMES.items():
+                labels = _probe_labels(r, check=r.app.check, outcome=outcome)
+                yield f"sepcheck_app_check{labels} {int(r.app.ok is ok)}\n"
+    yield _gauge(
+        "sepcheck_tls_cert_expiry_seconds",
+        "When the server's TLS certificate expires (Unix time), where a check read it.",
+    )
+    for r in unique:
+        expiry = r.app.cert_expiry if r.app is not None else None
+        if expiry is not None:
+            assert r.app is not None
+            labels = _probe_labels(r, check=r.app.check)
+            yield f"sepcheck_tls_cert_expiry_seconds{labels} {expiry:.0f}\n"
 
 
 def _run_families(head: ReportHead) -> Iterator[str]:

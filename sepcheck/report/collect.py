@@ -25,6 +25,7 @@ from typing import IO
 from sepcheck.errors import SepcheckError
 from sepcheck.plan import FlowPlan, Plan
 from sepcheck.report.model import (
+    Detected,
     FailingHost,
     FlowResult,
     GroupResult,
@@ -37,7 +38,7 @@ from sepcheck.report.model import (
     result_record,
 )
 from sepcheck.results import ProbeResult, Stage, Verdict
-from sepcheck.verdict import FlowSummary, judge, judge_alternatives
+from sepcheck.verdict import CERT_WARN_DAYS, FlowSummary, judge, judge_alternatives
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -62,9 +63,16 @@ class Shard:
 
 
 class Collector:
-    def __init__(self, plan: Plan, stage: Stage, spool_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        stage: Stage,
+        spool_dir: Path | None = None,
+        cert_warn_days: float = CERT_WARN_DAYS,
+    ) -> None:
         self.plan = plan
         self.stage = stage
+        self.cert_warn_days = cert_warn_days
         self.started_at = utc_now()
         self.flows: dict[str, FlowSummary] = {
             f.entry.id: FlowSummary(f.entry.id) for f in plan.flows
@@ -90,7 +98,7 @@ class Collector:
         self.states[result.state.value] += 1
         if not probe.also and probe.group is None:
             # Most probes: one flow, no alternatives (this runs once per probe).
-            verdict, note = judge(result, self.stage, self.verify[probe.flow])
+            verdict, note = judge(result, self.stage, self.verify[probe.flow], self.cert_warn_days)
             self._record(result, verdict, note)
             return
         for flow in (probe.flow, *probe.also):
@@ -99,7 +107,7 @@ class Collector:
             planned = self.plan.groups.get(group or "")
             members = planned.members if planned else ()
             if len(members) < 2:
-                verdict, note = judge(each, self.stage, self.verify[flow])
+                verdict, note = judge(each, self.stage, self.verify[flow], self.cert_warn_days)
                 self._record(each, verdict, note)
                 continue
             key = (group or "", each.probe.host, each.probe.spec)
@@ -107,7 +115,9 @@ class Collector:
             held.append(each)
             if len(held) == len(members):
                 del self.waiting[key]
-                for judged in judge_alternatives(held, self.stage, complete=True):
+                for judged in judge_alternatives(
+                    held, self.stage, complete=True, cert_warn_days=self.cert_warn_days
+                ):
                     self._record(judged.result, judged.verdict, judged.note, judged.carried)
 
     def _for_flow(self, result: ProbeResult, flow: str) -> ProbeResult:
@@ -142,7 +152,9 @@ class Collector:
         """Judge what still waits for an alternative that was never measured (the run
         was interrupted): nothing measured is left out of the report."""
         for held in self.waiting.values():
-            for judged in judge_alternatives(held, self.stage, complete=False):
+            for judged in judge_alternatives(
+                held, self.stage, complete=False, cert_warn_days=self.cert_warn_days
+            ):
                 self._record(judged.result, judged.verdict, judged.note, judged.carried)
         self.waiting.clear()
 
@@ -216,7 +228,12 @@ class Collector:
             entry = flow.entry
             worst = [
                 FailingHost(
-                    host=r.probe.host, address=r.address, state=r.state, detail=r.detail, note=n
+                    host=r.probe.host,
+                    address=r.address,
+                    state=r.state,
+                    detail=r.detail,
+                    note=n,
+                    app=r.app.detail if r.app is not None else "",
                 )
                 for r, _, n in summary.examples
             ]
@@ -237,6 +254,7 @@ class Collector:
                     worst_more=summary.worst_count - len(worst),
                     severity=entry.severity.value,
                     group=flow.group,
+                    app=dict(summary.app),
                 )
             )
         return out
@@ -250,6 +268,7 @@ class Collector:
         vantage: VantageInfo,
         topology: TopologyRef,
         parameters: Parameters,
+        detected: Detected | None = None,
     ) -> ReportHead:
         self.settle()
         self.spool.flush()
@@ -280,6 +299,7 @@ class Collector:
             topology=topology,
             parameters=parameters,
             summary=summary,
+            detected=detected,
         )
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from sepcheck.appcheck.finding import app_record
 from sepcheck.results import ProbeResult, State, Verdict
 
 SCHEMA_VERSION = 1
@@ -78,6 +79,56 @@ class Parameters(_Model):
         "processes), portable (selectors and plain socket errors: Windows, macOS) or raw (raw "
         "sockets).",
     )
+    app_checks: bool = Field(
+        default=False, description="Whether open TCP ports got their application check."
+    )
+    cert_warn_days: float = Field(
+        default=30, description="A server certificate expiring within this many days warns."
+    )
+
+
+class TlsItem(_Model):
+    protocol: str = Field(description="Negotiated TLS version: TLSv1.2, TLSv1.3.")
+    cipher: str
+    subject: str = Field(description="The server certificate's subject (RFC 4514).")
+    issuer: str
+    self_signed: bool
+    key_type: str = Field(description="RSA, EC, Ed25519, ...")
+    key_bits: int | None
+    sha256: str = Field(description="SHA-256 fingerprint of the certificate (hex).")
+    not_before: Timestamp
+    not_after: Timestamp
+    expires_in_days: float = Field(description="Days to expiry when checked (negative: expired).")
+
+
+class AppItem(_Model):
+    """What the application check read behind an open port."""
+
+    check: str = Field(description="The check's name in probes/app.toml.")
+    service: str = Field(description="What a healthy answer proves: SEPM, SQL Server, ...")
+    ok: bool | None = Field(
+        description="true: the service answered as it should; false: another service holds "
+        "the port; null: the check could not tell (a note, never a failure)."
+    )
+    detail: str
+    read: dict[str, str | int | bool] = Field(
+        default_factory=dict,
+        description="What was read: status, server, title, version, api_version, "
+        "sql_version, encryption, dialect, signing_required, banner, failure.",
+    )
+    tls: TlsItem | None = None
+
+
+class Detected(_Model):
+    """The SEP version read from the manager before planning (sep_version = "auto")."""
+
+    version: str | None = Field(
+        description="The manager's build, e.g. 14.3.9816.7000; null "
+        "when no manager answered (every version's flows planned)."
+    )
+    source: str = Field(description="Where it came from: the URL read, or why nothing was.")
+    api_version: str | None = None
+    host: str | None = Field(default=None, description="The manager that answered.")
 
 
 class ResultItem(_Model):
@@ -113,6 +164,9 @@ class ResultItem(_Model):
         description="Group of alternatives the flow belongs to: a host passes when one "
         "member works (see summary.groups).",
     )
+    app: AppItem | None = Field(
+        default=None, description="The application check after an open port, if any."
+    )
 
     @classmethod
     def of(cls, result: ProbeResult, verdict: Verdict, note: str) -> ResultItem:
@@ -137,6 +191,7 @@ class ResultItem(_Model):
             reply_ttl=result.reply_ttl,
             severity=p.severity.value,
             group=p.group,
+            app=AppItem.model_validate(app_record(result.app)) if result.app else None,
         )
 
 
@@ -165,6 +220,7 @@ def result_record(result: ProbeResult, verdict: Verdict, note: str) -> dict[str,
         "reply_ttl": result.reply_ttl,
         "severity": p.severity.value,
         "group": p.group,
+        "app": app_record(result.app) if result.app is not None else None,
     }
 
 
@@ -174,6 +230,7 @@ class FailingHost(_Model):
     state: State
     detail: str
     note: str = ""
+    app: str = Field(default="", description="What the application check found, in words.")
 
 
 class FlowResult(_Model):
@@ -194,6 +251,10 @@ class FlowResult(_Model):
     worst_more: int = Field(description="How many more results share that verdict.")
     severity: str = Field(default="fail", description="fail, or warn: a failure only warns.")
     group: str | None = Field(default=None, description="Group of alternatives, if any.")
+    app: dict[str, int] = Field(
+        default_factory=dict,
+        description="Application checks by outcome: ok, wrong (another service), unknown.",
+    )
 
 
 class GroupResult(_Model):
@@ -252,6 +313,10 @@ class ReportHead(_Model):
     topology: TopologyRef
     parameters: Parameters
     summary: Summary
+    detected: Detected | None = Field(
+        default=None,
+        description='The SEP version read from the manager (sep_version = "auto"), if asked.',
+    )
 
 
 class Report(ReportHead):

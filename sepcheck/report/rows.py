@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sepcheck.model import Expect, Protocol, Severity
 from sepcheck.results import State, Verdict
@@ -26,6 +28,32 @@ _SEVERITIES = {s.value: s for s in Severity}
 # A spool line is one compact object from its first character to its last (see
 # spool_lines): raw_decode skips the whitespace handling json.loads wraps around it.
 _decode = json.JSONDecoder().raw_decode
+
+
+@dataclass(frozen=True, slots=True)
+class AppRow:
+    """A result's application check, as the JSON report's ``app`` holds it."""
+
+    check: str
+    service: str
+    ok: bool | None
+    detail: str
+    read: dict[str, str | int | bool]
+    tls: dict[str, object] | None
+
+    @classmethod
+    def of(cls, app: dict[str, Any] | None) -> AppRow | None:
+        if app is None:
+            return None
+        return cls(app["check"], app["service"], app["ok"], app["detail"], app["read"], app["tls"])
+
+    @property
+    def cert_expiry(self) -> float | None:
+        """When the server's certificate expires (Unix time), if TLS was read."""
+        if self.tls is None:
+            return None
+        text = str(self.tls["not_after"]).replace("Z", "+00:00")
+        return datetime.fromisoformat(text).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +79,7 @@ class ResultRow:
     reply_ttl: int | None = None
     severity: Severity = Severity.FAIL
     group: str | None = None
+    app: AppRow | None = None
 
     @classmethod
     def from_line(cls, line: str) -> ResultRow:
@@ -76,6 +105,7 @@ class ResultRow:
             r["reply_ttl"],
             _SEVERITIES[r["severity"]],
             r["group"],
+            AppRow.of(r["app"]),
         )
 
 

@@ -34,7 +34,8 @@ def build_topology(
     options) against ``catalogue``; ``path`` and ``text`` let errors name the line."""
     ctx = ErrorContext(path, text)
     doc = parse_document(document, path, text)
-    version = _sep_version(ctx, doc.sep_version)
+    auto = doc.sep_version is not None and doc.sep_version.strip().lower() == AUTO
+    version = None if auto else _sep_version(ctx, doc.sep_version)
     _check_feature_names(ctx, doc.features, catalogue)
     _check_features(ctx, doc.features, catalogue)
     settings = _check_settings(ctx, doc)
@@ -46,6 +47,7 @@ def build_topology(
         digest=digest,
         name=doc.name,
         sep_version=version,
+        version_auto=auto,
         features=frozenset(doc.features),
         groups=groups,
         settings=settings,
@@ -54,13 +56,18 @@ def build_topology(
     )
 
 
+AUTO = "auto"
+"""sep_version = "auto": read the version from the manager before planning (check)."""
+
+
 def _sep_version(ctx: ErrorContext, given: str | None) -> SepVersion | None:
     if given is None:
         return None
     try:
         return parse_version(given)
     except VersionError as exc:
-        raise ctx.error(exc.message, ("sep_version",), exc.hint) from None
+        hint = f'{exc.hint}; or "auto" to read it from the manager' if exc.hint else None
+        raise ctx.error(exc.message, ("sep_version",), hint) from None
 
 
 def _check_feature_names(ctx: ErrorContext, features: list[str], catalogue: Catalogue) -> None:

@@ -48,6 +48,9 @@ class Topology:
     reports can tell topologies apart."""
     name: str | None = None
     sep_version: SepVersion | None = None
+    version_auto: bool = False
+    """sep_version = "auto": ``check`` reads the version from the manager's REST API and
+    plans with it (``sep_version`` is then the version read, or None when none answered)."""
     features: frozenset[str] = frozenset()
     groups: Mapping[Role, tuple[HostGroup, ...]] = field(default_factory=dict)
     """Each role's host groups, in file order."""
