@@ -1,5 +1,10 @@
 """Merge reports from several vantage points into one site view.
 
+Reports of `sepcheck listen` (responders) add the other direction: for each flow whose
+port a responder listened on, how many of the prober's token probes it received and from
+where (a probe the prober saw answered but no responder received was answered by a device
+on the path).
+
 Each catalogue flow is listed with its source and destination roles and what each report
 measured of it (from which host, as which role, on which port, how many probes, in which
 states, with which verdict). An interrupted report still counts for what it measured, and
@@ -28,6 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from sepcheck.catalogue import Catalogue, Entry
+from sepcheck.listen.report import ListenReport
 from sepcheck.model import Role
 from sepcheck.report.model import Report
 from sepcheck.results import Verdict
@@ -73,11 +79,28 @@ class Exclusion:
     detail: str
 
 
+@dataclass(frozen=True)
+class ResponderView:
+    """The other direction of a flow: what a `sepcheck listen` report saw on its port."""
+
+    report: Path
+    hostname: str
+    listening: bool
+    """It listened on the flow's port (False: skipped, ``why`` says why)."""
+    probes: int
+    """Token probes it received on that port (queries not counted)."""
+    sources: tuple[str, ...]
+    """The sources it saw them from (a few)."""
+    why: str = ""
+
+
 @dataclass
 class SiteFlow:
     entry: Entry
     measured: list[Measurement] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
+    responders: list[ResponderView] = field(default_factory=list)
+    """What responders on the flow's destination saw of it (`sepcheck listen` reports)."""
     status: Status = Status.GAP
     why: str = ""
     """For a flow nobody measured: who needed it, or why it does not apply."""
@@ -98,6 +121,7 @@ class SiteFlow:
 class SiteView:
     reports: list[tuple[Path, Report]]
     flows: list[SiteFlow]
+    listens: list[tuple[Path, ListenReport]] = field(default_factory=list)
 
     @property
     def gaps(self) -> list[SiteFlow]:
@@ -163,8 +187,29 @@ class SiteView:
                         }
                         for x in f.excluded
                     ],
+                    "responders": [
+                        {
+                            "report": str(r.report),
+                            "hostname": r.hostname,
+                            "listening": r.listening,
+                            "probes": r.probes,
+                            "sources": list(r.sources),
+                            "why": r.why,
+                        }
+                        for r in f.responders
+                    ],
                 }
                 for f in self.flows
+            ],
+            "responder_reports": [
+                {
+                    "path": str(path),
+                    "hostname": r.hostname,
+                    "complete": r.complete,
+                    "started": r.started,
+                    "fingerprint": r.fingerprint,
+                }
+                for path, r in self.listens
             ],
             "gaps": [f.entry.id for f in self.gaps],
             "not_applicable": [f.entry.id for f in self.not_applicable],
@@ -193,7 +238,33 @@ def _needed(report: Report, reasons: set[str]) -> bool:
     return True
 
 
-def merge_reports(catalogue: Catalogue, reports: list[tuple[Path, Report]]) -> SiteView:
+SOURCES_SHOWN = 5
+
+
+def _responder_views(
+    path: Path, listen: ListenReport, protocol: str, port: int
+) -> ResponderView | None:
+    """What ``listen`` saw of ``protocol``/``port``; None when it was not asked to listen
+    there (not this flow's destination)."""
+    skipped = next((s for s in listen.skipped if (s.protocol, s.port) == (protocol, port)), None)
+    if skipped is not None:
+        return ResponderView(path, listen.hostname, False, 0, (), skipped.why)
+    if not any((p.protocol, p.port) == (protocol, port) for p in listen.listening):
+        return None
+    probes = [
+        e
+        for e in listen.events
+        if (e.protocol, e.port) == (protocol, port) and e.what in ("probe", "redirected")
+    ]
+    sources = tuple(dict.fromkeys(e.source.address for e in probes))[:SOURCES_SHOWN]
+    return ResponderView(path, listen.hostname, True, len(probes), sources)
+
+
+def merge_reports(
+    catalogue: Catalogue,
+    reports: list[tuple[Path, Report]],
+    listens: list[tuple[Path, ListenReport]] | None = None,
+) -> SiteView:
     flows = {entry.id: SiteFlow(entry) for entry in catalogue}
     played: list[set[Role]] = []
     for path, report in reports:
@@ -225,11 +296,16 @@ def merge_reports(catalogue: Catalogue, reports: list[tuple[Path, Report]]) -> S
                     Exclusion(path, report.vantage.hostname, skipped.reason, skipped.detail)
                 )
     for site in flows.values():
+        for path, listen in listens or ():
+            for port in site.ports or [site.entry.port]:
+                view = _responder_views(path, listen, site.entry.protocol.value, port)
+                if view is not None:
+                    site.responders.append(view)
         if site.measured:
             site.status = Status.MEASURED
             continue
         _judge_unmeasured(site, reports, played)
-    return SiteView(reports, list(flows.values()))
+    return SiteView(reports, list(flows.values()), list(listens or ()))
 
 
 def _judge_unmeasured(

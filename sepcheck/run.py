@@ -90,6 +90,7 @@ def run_check(
         backend=backend.name,
         app_checks=apps is not None,
         cert_warn_days=job.cert_warn_days,
+        responder=apps.responder.fingerprint if apps and apps.responder else None,
     )
     head = collector.finish(
         complete=not interrupted,

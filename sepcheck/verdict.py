@@ -61,6 +61,10 @@ def judge(
         note = "blocked by a firewall on the path (forged reply)"
     if result.app is not None and state is State.OPEN:
         verdict, note = _app(result.app, result.probe.expect, verdict, note, cert_warn_days)
+        if stage is Stage.PRE_INSTALL and note.startswith(NOT_SERVICE):
+            # Before installation a test listener or the server's own web server may hold
+            # the port: worth a look, not yet a broken site.
+            verdict = Verdict.WARN
     if verdict is Verdict.FAIL and result.probe.severity is Severity.WARN:
         note = note or "worth a look (severity warn)"
         return Verdict.WARN, f"{note}: {verify}" if verify else note
@@ -75,10 +79,13 @@ def _app(
         # Already a failure (or a warning to verify); what answers is the result's
         # ``app``, shown beside its state.
         return verdict, note
+    if app.check == RESPONDER_CHECK:
+        return _responder(app, verdict, note)
     if app.ok is False:
         return Verdict.FAIL, f"{NOT_SERVICE}{app.service}: {app.detail}"
     if app.ok is None:
-        return verdict, f"{app.service} not confirmed: {app.detail}"
+        # The finding's detail is shown beside the state; the note says what it means.
+        return verdict, f"{app.service} not confirmed"
     if app.tls is not None:
         days = app.tls.seconds_left(datetime.now(UTC)) / 86400
         if days < 0:
@@ -88,8 +95,28 @@ def _app(
     return verdict, note
 
 
+RESPONDER_CHECK = "sepcheck-responder"
+"""The finding of a sepcheck responder (``appcheck/responder.py``)."""
+
+
+def _responder(app: AppFinding, verdict: Verdict, note: str) -> tuple[Verdict, str]:
+    """An open result as the responder confirmed it: answered passes (NAT is said, not
+    judged: many sites translate between client subnets and the manager); a one-way UDP
+    path warns (the datagrams arrive, which is what syslog and NetBIOS datagrams need, but
+    nothing comes back); a handshake the responder never received fails (a device on the
+    path answers for the host); a check that cannot tell is a note."""
+    if app.ok is True:
+        return verdict, note
+    if app.ok is None:
+        return verdict, "not confirmed by a responder"
+    if app.read.get("one_way"):
+        return Verdict.WARN, app.detail
+    return Verdict.FAIL, app.detail
+
+
 def _days(days: float) -> str:
-    whole = int(days)
+    # Rounded as the JSON report's expires_in_days is (12.0 there is "12 days" here).
+    whole = round(days)
     return "less than a day" if whole == 0 else f"{whole} day{'s' if whole != 1 else ''}"
 
 
@@ -132,18 +159,13 @@ def judge_alternatives(
     best_result, best, best_note = min(judged, key=lambda item: item[1].rank)
     out: list[Judged] = []
     for result, verdict, note in judged:
-        if verdict.rank > best.rank:
+        if verdict.rank > best.rank and not _found_by_app(result, verdict):
             probe = best_result.probe
             alternative = f"{probe.flow} ({probe.protocol}/{probe.port})"
-            # What an application check said of this member stays in its note: a
-            # certificate about to expire on 443 matters though clients still use 8014.
-            own = f"{note}; " if note and result.app is not None else ""
             if best is Verdict.PASS:
-                note = (
-                    f"{own}not needed: {alternative} works, and one of the alternatives is enough"
-                )
+                note = f"not needed: {alternative} works, and one of the alternatives is enough"
             else:
-                note = f"{own}not needed: {alternative} is the better alternative ({best_note})"
+                note = f"not needed: {alternative} is the better alternative ({best_note})"
             out.append(Judged(result, best, note, carried=True))
             continue
         if best is Verdict.FAIL:
@@ -155,6 +177,13 @@ def judge_alternatives(
             note = f"{note}; {tail}" if note else tail
         out.append(Judged(result, verdict, note))
     return out
+
+
+def _found_by_app(result: ProbeResult, verdict: Verdict) -> bool:
+    """A member whose own port answers, and whose application check found something wrong
+    (another service, a certificate about to expire): another member working does not make
+    that right, so its verdict is its own."""
+    return result.state is State.OPEN and result.app is not None and verdict is not Verdict.PASS
 
 
 @dataclass

@@ -40,7 +40,7 @@ def test_every_option_reaches_the_job_builder(monkeypatch: pytest.MonkeyPatch) -
         "--output-dir-format md --keep 2 --report-tag tag --lock-wait 3 --quiet --timeout 2 "
         "--retries 3 --max-retries 4 --concurrency 5 --per-host 6 --rate 7 --workers 8 -4 -6 "
         "--no-progress --allow-large-ranges --baseline b.json --fail-on warning --mode auto "
-        "--catalogue cat --no-app --cert-warn-days 9"
+        "--catalogue cat --no-app --cert-warn-days 9 --responder-token t"
     )
     result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 2
@@ -83,6 +83,7 @@ def test_every_option_reaches_the_job_builder(monkeypatch: pytest.MonkeyPatch) -
         catalogue_path=Path("cat"),
         app_checks=False,
         cert_warn_days=9.0,
+        responder_token="t",
     )
     assert seen == [expected]
     same = [

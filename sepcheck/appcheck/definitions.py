@@ -95,6 +95,9 @@ class AppChecks:
             for port in check.ports
         }
 
+    def named(self, name: str) -> CheckDef | None:
+        return next((check for check in self.checks if check.name == name), None)
+
     def find(self, destination: Role, protocol: Protocol, port: int) -> CheckDef | None:
         """The check for a TCP flow to ``destination`` on its catalogue ``port``."""
         if protocol is not Protocol.TCP:

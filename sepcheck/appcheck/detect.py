@@ -54,7 +54,9 @@ class Detection:
                 f"SEP version {self.version} read from the manager {self.chosen.host}"
                 f" ({self.chosen.url}: {self.chosen.version}){tail}"
             )
-        why = "; ".join(f"{a.host}: {a.why}" for a in self.answers) or "no manager in the site"
+        why = "; ".join(f"{a.host}: {a.why}" for a in self.answers) or (
+            "no single manager host to ask: blocks and ranges are never asked"
+        )
         return (
             "sep_version is auto but no manager's version was read "
             f"({why}): the flows of every SEP version are planned"
@@ -74,7 +76,9 @@ def manager_hosts(specs: Iterable[HostSpec]) -> list[str]:
 async def _ask(
     host: str, port: int, checks: AppChecks, timeout: float, family: int, agent: str
 ) -> Answer:
-    check = next(c for c in checks.checks if c.name == CHECK)
+    check = checks.named(CHECK)
+    if check is None:  # build_job refuses such definitions before asking anyone
+        return Answer(host, url_of(host, port), None, None, f"no {CHECK!r} check defined")
     url = url_of(host, port)
     loop = asyncio.get_running_loop()
     try:

@@ -79,9 +79,16 @@ def failed(check: CheckDef, failure: AppFailure) -> AppFinding:
     """A check that read no facts: another protocol on the port means another service; no
     answer, a closed connection or a failed handshake cannot tell."""
     read: dict[str, Scalar] = {"failure": failure.kind.value}
+    if check.kind is Kind.SMB2 and failure.detail.startswith(SMB_AFTER_ALL):
+        # SMB1 only, or SMB2 refused with a status: an SMB server all the same.
+        return AppFinding(check.name, check.service, None, failure.detail, read)
     if failure.kind is FailureKind.NOT_PROTOCOL:
         return AppFinding(check.name, check.service, False, failure.detail, read)
     return AppFinding(check.name, check.service, None, failure.detail, read)
+
+
+SMB_AFTER_ALL = ("SMB1 only", "refused the negotiation")
+"""How smb2.py words an SMB server that did not negotiate SMB2: not another service."""
 
 
 def timed_out(check: CheckDef, seconds: float) -> AppFinding:

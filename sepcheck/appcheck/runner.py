@@ -10,12 +10,15 @@ was interrupted).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from sepcheck.appcheck import interpret
+from sepcheck.appcheck import interpret, responder
 from sepcheck.appcheck.definitions import AppChecks, CheckDef
 from sepcheck.appcheck.finding import AppFinding
+from sepcheck.appcheck.responder import ResponderPlan
+from sepcheck.model import Protocol
 from sepcheck.plan import Plan
 from sepcheck.results import ProbeResult, State
 from sepcheck.verdict import CERT_WARN_DAYS
@@ -40,6 +43,8 @@ class AppPlan:
     concurrency: int = CONCURRENCY
     cert_warn_days: float = CERT_WARN_DAYS
     """A server certificate expiring within this many days warns (--cert-warn-days)."""
+    responder: ResponderPlan | None = None
+    """--responder-token: a sepcheck responder confirms each probe instead (pre-install)."""
 
 
 def plan_checks(plan: Plan, checks: AppChecks) -> dict[str, CheckDef]:
@@ -59,19 +64,59 @@ class AppRunner:
         self.add = add
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answered: dict[str, list[int]] = {}
+        """TCP ports of each address where the responder answered (asked first)."""
 
     def take(self, result: ProbeResult) -> bool:
         """Start the check of ``result`` when it has one: True when taken (the result is
         handed on later, with its finding), False when the caller hands it on now."""
-        if result.state is not State.OPEN or result.address is None:
+        if result.address is None:
+            return False
+        if self.settings.responder is not None:
+            if result.state not in _RESPONDER_STATES[result.probe.protocol]:
+                return False
+            self._start(self._respond(result, self.settings.responder))
+            return True
+        if result.state is not State.OPEN:
             return False
         check = self.settings.checks.get(result.probe.flow)
         if check is None:
             return False
-        task = asyncio.get_running_loop().create_task(self._check(result, check, result.address))
+        self._start(self._check(result, check, result.address))
+        return True
+
+    def _start(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(job)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
+
+    async def _respond(self, result: ProbeResult, plan: ResponderPlan) -> None:
+        """The responder's confirmation of ``result``, handed on exactly once."""
+        timeout = self.settings.timeout
+        address = result.address or ""
+        try:
+            async with self._slots:
+                try:
+                    async with asyncio.timeout(timeout * responder.DEADLINE_TRIES):
+                        known = self._answered.get(address, ())
+                        done = await responder.check(result, plan, timeout, known)
+                except TimeoutError:
+                    done = replace(
+                        result, app=_responder_unfinished("no answer in time", "timeout")
+                    )
+        except asyncio.CancelledError:
+            self.add(
+                replace(result, app=_responder_unfinished("the run was interrupted", "interrupted"))
+            )
+            raise
+        except Exception as exc:
+            # As for the application checks: the probe's own result is never lost.
+            done = replace(
+                result, app=_responder_unfinished(f"{type(exc).__name__}: {exc}", "error")
+            )
+        if done.app is not None and done.app.ok and done.probe.protocol is Protocol.TCP:
+            self._answered.setdefault(address, []).append(done.probe.port)
+        self.add(done)
 
     @property
     def pending(self) -> int:
@@ -115,6 +160,20 @@ class AppRunner:
             task.cancel()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+_RESPONDER_STATES = {
+    Protocol.TCP: frozenset({State.OPEN}),
+    Protocol.UDP: frozenset({State.OPEN, State.OPEN_FILTERED}),
+}
+"""What a responder can confirm: a completed handshake; a datagram answered or unanswered
+(never a refused or ICMP-filtered one: nothing of it reached a listener)."""
+
+
+def _responder_unfinished(why: str, failure: str) -> AppFinding:
+    return AppFinding(
+        responder.CHECK, responder.SERVICE, None, f"not finished: {why}", {"failure": failure}
+    )
 
 
 def _unfinished(check: CheckDef, why: str, failure: str) -> AppFinding:

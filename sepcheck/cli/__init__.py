@@ -13,10 +13,10 @@ import typer
 # for it): its usage errors are caught here to say them in one line.
 from typer._click import exceptions as click_exceptions
 
-from sepcheck.cli import catalogue, check, plan, reports, trace
+from sepcheck.cli import catalogue, check, listen, plan, reports, trace
 from sepcheck.cli.app import EXIT_USAGE, app
 
-__all__ = ["app", "catalogue", "check", "main", "plan", "reports", "trace"]
+__all__ = ["app", "catalogue", "check", "listen", "main", "plan", "reports", "trace"]
 
 EXIT_INTERRUPTED = 130
 

@@ -111,6 +111,7 @@ def check_command(
     mode: o.Mode = D.mode,
     app_checks: o.AppChecks = D.app_checks,
     cert_warn_days: o.CertWarnDays = D.cert_warn_days,
+    responder_token: o.ResponderToken = D.responder_token,
     catalogue_path: CatalogueOption = D.catalogue_path,
 ) -> None:
     """Probe every flow this host should originate and print the pass/fail matrix.
@@ -156,6 +157,7 @@ def check_command(
         catalogue_path=catalogue_path,
         app_checks=app_checks,
         cert_warn_days=cert_warn_days,
+        responder_token=responder_token,
     )
     job = build_job(options, ThisMachine(), _say)
     from sepcheck.cli.check_run import run_job  # the run's modules, once the job holds

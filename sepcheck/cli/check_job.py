@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from sepcheck import __version__
 from sepcheck.appcheck.definitions import load_app_checks
+from sepcheck.appcheck.detect import CHECK as VERSION_CHECK
 from sepcheck.appcheck.detect import manager_hosts
+from sepcheck.appcheck.responder import ResponderPlan
 from sepcheck.appcheck.runner import AppPlan, plan_checks
 from sepcheck.backends import BackendChoice, choose
 from sepcheck.catalogue import load_catalogue
@@ -29,7 +31,9 @@ from sepcheck.cli.check_sources import BaselineSource, read_baseline, read_topol
 from sepcheck.cli.validate import RATE_RANGE, TIMEOUT_RANGE, bounded, check_output, writable_folder
 from sepcheck.engine import EngineSettings
 from sepcheck.errors import UsageError
-from sepcheck.model import Role
+from sepcheck.model import Expect, Role
+from sepcheck.model import Protocol as Transport
+from sepcheck.net.beacon import TokenError, fingerprint, parse_token
 from sepcheck.plan import Plan, Vantage, build_plan
 from sepcheck.render.formats import (
     Extension,
@@ -223,9 +227,19 @@ def build_job(options: CheckOptions, machine: Machine, say: Callable[[str], None
     if options.ipv4 and options.ipv6:
         raise UsageError("-4 and -6 exclude each other", hint="give one of them, or neither")
     family = address_family(ipv4=options.ipv4, ipv6=options.ipv6)
+    # Every option and output target is checked before the managers are asked anything.
+    outputs = tuple(output_target(path) for path in options.outputs)
+    writable_folder(Path(tempfile.gettempdir()), "temporary folder (TMPDIR)")
     checks = load_app_checks() if options.app_checks or topology.version_auto else None
     detection = None
     if topology.version_auto and checks is not None:
+        if checks.named(VERSION_CHECK) is None:
+            raise UsageError(
+                f'sep_version = "auto" reads the version with the check '
+                f"{VERSION_CHECK!r}, which probes/app.toml no longer has",
+                hint="restore it in probes/app.toml, or give the version (sep_version, "
+                "--sep-version)",
+            )
         query = VersionQuery(
             hosts=manager_hosts(topology.hosts(Role.MANAGER)),
             port=rest_api_port(catalogue, topology),
@@ -246,9 +260,6 @@ def build_job(options: CheckOptions, machine: Machine, say: Callable[[str], None
         say(f"sepcheck: {detection.note}")
     if vantage.inferred:
         say(f"sepcheck: role inferred from this host: {vantage.evidence}")
-    outputs = tuple(output_target(path) for path in options.outputs)
-    # The spool of results lives in the temporary folder for the whole run.
-    writable_folder(Path(tempfile.gettempdir()), "temporary folder (TMPDIR)")
     return CheckJob(
         catalogue_label=str(options.catalogue_path or "built-in"),
         topology=topology,
@@ -286,6 +297,23 @@ def rest_api_port(catalogue: Catalogue, topology: Topology) -> int:
 REST_API_PORT = 8446
 
 
+def responder_plan(token: str, plan: Plan) -> ResponderPlan:
+    """--responder-token: the key, and the TCP ports of the plan's reachable flows (where a
+    query can find the responder on a target)."""
+    try:
+        key = parse_token(token)
+    except TokenError as exc:
+        raise UsageError(
+            f"--responder-token: {exc}", hint="copy it from `sepcheck listen`'s output"
+        ) from None
+    ports = [
+        flow.port
+        for flow in plan.flows
+        if flow.entry.protocol is Transport.TCP and flow.entry.expect is Expect.REACHABLE
+    ]
+    return ResponderPlan(key, fingerprint(key), tuple(dict.fromkeys(ports)))
+
+
 def _app_plan(
     options: CheckOptions,
     plan: Plan,
@@ -293,6 +321,15 @@ def _app_plan(
     timeout: float,
     detection: Detection | None,
 ) -> AppPlan | None:
+    if options.responder_token is not None:
+        # The responder confirms each probe; the application checks would only meet it.
+        return AppPlan(
+            checks={},
+            timeout=timeout,
+            user_agent=USER_AGENT,
+            cert_warn_days=options.cert_warn_days,
+            responder=responder_plan(options.responder_token, plan),
+        )
     if not options.app_checks or checks is None:
         return None
     chosen = detection.chosen if detection is not None else None

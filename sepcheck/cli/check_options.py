@@ -68,6 +68,8 @@ class CheckOptions:
     app_checks: bool = True
     """Application checks after open TCP ports (--app/--no-app)."""
     cert_warn_days: float = 30.0
+    responder_token: str | None = None
+    """--responder-token: the token `sepcheck listen` printed on the targets."""
 
 
 DEFAULTS = CheckOptions()
@@ -281,8 +283,9 @@ AppChecks = Annotated[
     typer.Option(
         "--app/--no-app",
         help="After an open TCP port, check what answers (SEPM's secars hello, TLS "
-        "certificate, SQL Server, SMB, SSH).",
+        "certificate, SQL Server, SMB, SSH); on by default.",
         envvar="SEPCHECK_APP",
+        show_default=False,
     ),
 ]
 CertWarnDays = Annotated[
@@ -293,6 +296,16 @@ CertWarnDays = Annotated[
         max=3650,
         help="Warn when a server certificate expires within this many days.",
         envvar="SEPCHECK_CERT_WARN_DAYS",
+    ),
+]
+ResponderToken = Annotated[
+    str | None,
+    typer.Option(
+        "--responder-token",
+        help="The token `sepcheck listen` printed on the targets: each probe is confirmed "
+        "by that responder (NAT, middleboxes, one-way paths; UDP becomes conclusive).",
+        envvar="SEPCHECK_RESPONDER_TOKEN",
+        show_default=False,
     ),
 ]
 Mode = Annotated[

@@ -36,6 +36,7 @@ METAVARS = {
     "lock_wait": "SECONDS",
     "timeout": "SECONDS",
     "cert_warn_days": "DAYS",
+    "responder_token": "TOKEN",
     "retries": "N",
     "max_retries": "N",
     "tries": "N",
@@ -52,6 +53,10 @@ METAVARS = {
     "target": "TARGET",
     "catalogue_path": "PATH",
     "path": "FILE",
+    "ports": "LIST",
+    "duration": "DURATION",
+    "token": "TOKEN",
+    "output": "FILE",
 }
 """The placeholder of every option and argument that takes a value, by parameter name
 (an option with a fixed set of values lists them instead, when they are few). Without

@@ -73,14 +73,23 @@ def merge_command(
 ) -> None:
     """Merge reports from several vantage points into one site view; flows the site
     needs that nobody measured are gaps, flows every report left out are listed apart as
-    not applicable. Exit 1 when a flow fails in any report."""
+    not applicable; reports of `sepcheck listen` add what each responder received (the
+    other direction). Exit 1 when a flow fails in any report."""
     from sepcheck.catalogue import load_catalogue
+    from sepcheck.listen.report import ListenReport
     from sepcheck.merge import merge_reports
     from sepcheck.render.merge import site_json, site_summary, site_table
-    from sepcheck.report.load import load_report
+    from sepcheck.report.load import load_site_report
 
     catalogue = load_catalogue(catalogue_path)
-    view = merge_reports(catalogue, [(path, load_report(path)) for path in reports])
+    checks, listens = [], []
+    for path in reports:
+        loaded = load_site_report(path)
+        if isinstance(loaded, ListenReport):
+            listens.append((path, loaded))
+        else:
+            checks.append((path, loaded))
+    view = merge_reports(catalogue, checks, listens)
     _emit(output_format, site_json, site_table, site_summary, view, view.failing)
 
 

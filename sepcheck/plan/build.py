@@ -252,8 +252,8 @@ def build_plan(catalogue: Catalogue, topology: Topology, vantage: Vantage) -> Pl
     builder.contradictions()
     if topology.version_auto and topology.sep_version is None:
         builder.notes.append(
-            "sep_version is auto and no manager's version was read: the flows of every SEP "
-            "version are planned"
+            "sep_version is auto: `check` reads the manager's version before it plans; "
+            "until then the flows of every SEP version are planned"
         )
     order = {entry.id: index for index, entry in enumerate(catalogue)}
     flows = sorted(builder.flows, key=lambda f: order[f.entry.id])

@@ -15,7 +15,8 @@ def host_state(host: FailingHost) -> tuple[str, str]:
     if host.app:
         if host.note.startswith(NOT_SERVICE):
             return f"{host.state.value}, {host.note.removeprefix('open but ')}", ""
-        return f"{host.state.value}, {host.app}", host.note
+        # A note that only repeats the finding (a responder's) is said once.
+        return f"{host.state.value}, {host.app}", "" if host.note == host.app else host.note
     return f"{host.state.value} ({host.detail})", host.note
 
 

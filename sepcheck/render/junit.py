@@ -44,7 +44,10 @@ def _expected(result: ResultRow) -> str:
 def _outcome(result: ResultRow) -> str:
     at = result.address
     where = f" at {at}" if at and at != result.host else ""
-    return f"{result.state.value} ({result.detail}){where}; expected {_expected(result)}"
+    # The note says what an application check found ("open but not SEPM: ...", a
+    # certificate about to expire): without it an open port's failure reads as nonsense.
+    said = f": {result.note}" if result.note else ""
+    return f"{result.state.value} ({result.detail}){where}{said}; expected {_expected(result)}"
 
 
 def junit_case_name(result: ResultRow) -> tuple[str, str]:

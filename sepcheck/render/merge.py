@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from sepcheck.merge import SiteFlow, SiteView, Status
+from sepcheck.merge import ResponderView, SiteFlow, SiteView, Status
 from sepcheck.model import Expect
 from sepcheck.render.words import plural
 
@@ -52,6 +52,8 @@ def site_table(view: SiteView) -> RenderableType:
             )
             or f"not measured: {flow.why}"
         )
+        for seen in flow.responders:
+            measured += "\n" + _responder_line(seen)
         table.add_row(label, flow.entry.id, _port(flow), _direction(flow), Text(measured))
     apart = view.not_applicable
     if not apart:
@@ -62,6 +64,18 @@ def site_table(view: SiteView) -> RenderableType:
     for flow in apart:
         excluded.add_row(flow.entry.id, _port(flow), _direction(flow), Text(flow.why))
     return Group(table, excluded)
+
+
+def _responder_line(seen: ResponderView) -> str:
+    """The other direction, in a line: what the responder on the destination saw."""
+    if not seen.listening:
+        return f"responder on {seen.hostname}: not listening ({seen.why})"
+    if not seen.probes:
+        return f"responder on {seen.hostname}: received none of the probes"
+    return (
+        f"responder on {seen.hostname}: received {plural(seen.probes, 'probe')} from "
+        + ", ".join(seen.sources)
+    )
 
 
 def site_headline(view: SiteView) -> str:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from sepcheck.errors import Location, SepcheckError
 from sepcheck.report.model import SCHEMA_VERSION, Report
 from sepcheck.tomlsrc import file_kind, format_key
+
+if TYPE_CHECKING:
+    from sepcheck.listen.report import ListenReport
 
 _EDITED = "the file was changed by hand or by another tool"
 
@@ -20,6 +23,32 @@ class ReportError(SepcheckError):
 
 
 def load_report(path: Path) -> Report:
+    return _check_report(path, _parse(path, _read_text(path)))
+
+
+def load_site_report(path: Path) -> Report | ListenReport:
+    """A report of `sepcheck check`, or of `sepcheck listen` (``kind: sepcheck-listen``):
+    what `merge` reads."""
+    # The responder's modules load only for its reports.
+    from sepcheck.listen.report import ListenReport
+
+    data = _parse(path, _read_text(path))
+    if isinstance(data, dict) and data.get("kind") == "sepcheck-listen":
+        try:
+            return ListenReport.model_validate(data)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            key = format_key([p for p in problem["loc"] if isinstance(p, str | int)])
+            message = problem["msg"].removeprefix("Value error, ")
+            raise ReportError(
+                f"invalid responder report: {message}",
+                location=Location(path, None, key),
+                hint=_EDITED,
+            ) from None
+    return _check_report(path, data)
+
+
+def _read_text(path: Path) -> str:
     hint = "give the JSON report of sepcheck check --output"
     try:
         # stat() first: opening a FIFO blocks, and /dev/zero never ends.
@@ -43,7 +72,10 @@ def load_report(path: Path) -> Report:
         raise ReportError(
             f"cannot read report: {exc.strerror or exc}", location=Location(path), hint=hint
         ) from None
-    data = _parse(path, text)
+    return text
+
+
+def _check_report(path: Path, data: Any) -> Report:
     # Say which is missing; and a version this sepcheck cannot read is said as such
     # before a missing results list (a newer schema may have named it otherwise).
     missing = (

@@ -85,6 +85,11 @@ class Parameters(_Model):
     cert_warn_days: float = Field(
         default=30, description="A server certificate expiring within this many days warns."
     )
+    responder: str | None = Field(
+        default=None,
+        description="With --responder-token: the token's fingerprint (as `sepcheck listen` "
+        "reports it; never the token).",
+    )
 
 
 class TlsItem(_Model):

@@ -148,3 +148,12 @@ def test_sni_only_for_names() -> None:
     assert server_name("sepm01.example.test") == "sepm01.example.test"
     assert server_name("198.18.2.2") is None
     assert server_name("fd00:2::2") is None
+
+
+@pytest.mark.parametrize(
+    "detail",
+    ["SMB1 only: the server answered in SMB1", "refused the negotiation: status 0xC00000BB"],
+)
+def test_an_smb_server_without_smb2_is_not_another_service(detail: str) -> None:
+    found = failed(check(Role.CLIENT, 445), AppFailure(FailureKind.NOT_PROTOCOL, detail))
+    assert (found.ok, found.detail) == (None, detail)

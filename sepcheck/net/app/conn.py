@@ -147,12 +147,25 @@ async def _handshake(writer: asyncio.StreamWriter, server_name: str | None) -> T
     return tls_facts(ssl_object)
 
 
+NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "PACKET_LENGTH_TOO_LONG"}
+)
+"""OpenSSL's reasons for a first answer that is no TLS record at all (its record layer
+found no TLS version, or read an HTTP request line): what the server speaks is not TLS."""
+
+
 def lost(error: OSError, when: str, *, tls_kind: str = "TLS error") -> AppFailure:
     """The failure for ``error`` on an open connection: a TLS alert or protocol error as
     TLS, the server closing or resetting (or any other socket error) as CLOSED."""
     if isinstance(error, ssl.SSLError) and not isinstance(
         error, ssl.SSLEOFError | ssl.SSLZeroReturnError
     ):
+        if error.reason in NOT_TLS_REASONS:
+            # The server answered, in another protocol than TLS (plain HTTP on 443): not
+            # a handshake that failed, a port held by something else.
+            return AppFailure(
+                FailureKind.NOT_PROTOCOL, f"answered, but not TLS ({describe(error)})"
+            )
         return AppFailure(FailureKind.TLS, f"{tls_kind}: {describe(error)}")
     # Both loops report a close during the handshake as a ConnectionResetError without
     # words: then the detail has none either.

@@ -169,9 +169,20 @@ async def test_the_handshake_sends_no_application_data(
     assert received == [b""]
 
 
-async def test_a_plain_http_server_fails_the_handshake() -> None:
+async def test_a_plain_http_server_is_not_tls() -> None:
+    """Plain HTTP on a TLS port answered, in another protocol: not a failed handshake."""
     answer = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
     async with serve(replying(answer, read_first=False)) as served:
+        with pytest.raises(AppFailure) as caught:
+            await tls_handshake(served.host, served.port)
+    assert caught.value.kind is FailureKind.NOT_PROTOCOL
+    assert caught.value.detail == "answered, but not TLS (wrong version number)"
+
+
+async def test_a_tls_alert_is_a_failed_handshake() -> None:
+    # A fatal handshake_failure alert (RFC 8446 section 6): a TLS server that refused us.
+    alert = bytes.fromhex("150301000202" + "28")
+    async with serve(replying(alert, read_first=False)) as served:
         with pytest.raises(AppFailure) as caught:
             await tls_handshake(served.host, served.port)
     assert caught.value.kind is FailureKind.TLS
@@ -246,7 +257,7 @@ async def test_any_bytes_from_a_server_fail_the_handshake_as_an_app_failure(data
     async with serve(replying(data, read_first=False)) as served:
         with pytest.raises(AppFailure) as caught:
             await tls_handshake(served.host, served.port)
-    assert caught.value.kind in (FailureKind.TLS, FailureKind.CLOSED)
+    assert caught.value.kind in (FailureKind.TLS, FailureKind.CLOSED, FailureKind.NOT_PROTOCOL)
 
 
 DER = issue(name("fuzz"), ec_key()).cert.public_bytes(serialization.Encoding.DER)
