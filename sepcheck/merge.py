@@ -1,9 +1,11 @@
 """Merge reports from several vantage points into one site view.
 
-Reports of `sepcheck listen` (responders) add the other direction: for each flow whose
-port a responder listened on, how many of the prober's token probes it received and from
-where (a probe the prober saw answered but no responder received was answered by a device
-on the path).
+Reports of `sepcheck listen` (responders) add the other direction: for each flow probed
+with the responder's token (the fingerprints match), how many of the prober's token probes
+it received and from where, matched probe by probe through the source the responder saw
+(which the prober's result records); a probe it did not receive was answered, if at all,
+by something else on the path. A responder report of a token no prober used matches
+nothing, and the view says so.
 
 Each catalogue flow is listed with its source and destination roles and what each report
 measured of it (from which host, as which role, on which port, how many probes, in which
@@ -23,6 +25,12 @@ A flow nobody measured is one of two things:
   only, or it is optional and the site has no such hosts ("no-hosts": the catalogue marks
   those flows optional precisely so that a site without, say, a syslog server or a proxy
   has no gap; the single-host report does not count them as gaps either).
+
+A fleet run (Ansible) also names the hosts whose check did not run (unreachable, sepcheck
+failed to install): each flow of their roles is "not measured from" them, and one nobody
+measured is a gap with their reason; a site view with such a host is never a pass. A flow
+the reports of the same role left out on purpose stays not applicable: the missing host
+had the same topology, and would have left it out too.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from sepcheck.catalogue import Catalogue, Entry
+from sepcheck.errors import Location, SepcheckError
 from sepcheck.listen.report import ListenReport
 from sepcheck.model import Role
 from sepcheck.report.model import Report
@@ -81,17 +90,34 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class ResponderView:
-    """The other direction of a flow: what a `sepcheck listen` report saw on its port."""
+    """The other direction of a flow: what a `sepcheck listen` report (of the token the
+    prober used) received of the prober's token probes of that flow."""
 
     report: Path
     hostname: str
     listening: bool
     """It listened on the flow's port (False: skipped, ``why`` says why)."""
     probes: int
-    """Token probes it received on that port (queries not counted)."""
-    sources: tuple[str, ...]
+    """Of the prober's token probes of this flow, those it received (matched by the
+    source it saw, which the prober's result records)."""
+    asked: int = 0
+    """The prober's token probes of this flow (results with a responder's finding)."""
+    sources: tuple[str, ...] = ()
     """The sources it saw them from (a few)."""
     why: str = ""
+
+
+@dataclass(frozen=True)
+class MissingHost:
+    """A host whose check did not run (``merge --missing``), and why."""
+
+    host: str
+    roles: tuple[Role, ...]
+    reason: str
+
+    @property
+    def line(self) -> str:
+        return f"not measured from {self.host}: {self.reason or 'no reason given'}"
 
 
 @dataclass
@@ -101,6 +127,8 @@ class SiteFlow:
     excluded: list[Exclusion] = field(default_factory=list)
     responders: list[ResponderView] = field(default_factory=list)
     """What responders on the flow's destination saw of it (`sepcheck listen` reports)."""
+    missing: list[MissingHost] = field(default_factory=list)
+    """Hosts of its source role whose check did not run."""
     status: Status = Status.GAP
     why: str = ""
     """For a flow nobody measured: who needed it, or why it does not apply."""
@@ -122,6 +150,8 @@ class SiteView:
     reports: list[tuple[Path, Report]]
     flows: list[SiteFlow]
     listens: list[tuple[Path, ListenReport]] = field(default_factory=list)
+    missing: list[MissingHost] = field(default_factory=list)
+    """Hosts whose check did not run: the view is incomplete."""
 
     @property
     def gaps(self) -> list[SiteFlow]:
@@ -139,81 +169,9 @@ class SiteView:
     def complete(self) -> bool:
         return all(r.complete for _, r in self.reports)
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "reports": [
-                {
-                    "path": str(path),
-                    "hostname": r.vantage.hostname,
-                    "role": r.vantage.role,
-                    "complete": r.complete,
-                    "started_at": r.started_at,
-                    "verdict": r.verdict.value,
-                }
-                for path, r in self.reports
-            ],
-            "flows": [
-                {
-                    "flow": f.entry.id,
-                    "source": f.entry.source.value,
-                    "destination": f.entry.destination.value,
-                    "protocol": f.entry.protocol.value,
-                    # The catalogue's default, as before; what was probed is in "ports".
-                    "port": f.entry.port,
-                    "ports": f.ports,
-                    "expect": f.entry.expect.value,
-                    "status": f.status.value,
-                    "verdict": f.verdict.value if f.verdict else None,
-                    "why": f.why,
-                    "measured_by": [
-                        {
-                            "report": str(m.report),
-                            "hostname": m.hostname,
-                            "role": list(m.roles),
-                            "complete": m.complete,
-                            "ports": list(m.ports),
-                            "probes": m.probes,
-                            "states": m.states,
-                            "verdict": m.verdict.value,
-                        }
-                        for m in f.measured
-                    ],
-                    "not_planned_by": [
-                        {
-                            "report": str(x.report),
-                            "hostname": x.hostname,
-                            "reason": x.reason,
-                            "detail": x.detail,
-                        }
-                        for x in f.excluded
-                    ],
-                    "responders": [
-                        {
-                            "report": str(r.report),
-                            "hostname": r.hostname,
-                            "listening": r.listening,
-                            "probes": r.probes,
-                            "sources": list(r.sources),
-                            "why": r.why,
-                        }
-                        for r in f.responders
-                    ],
-                }
-                for f in self.flows
-            ],
-            "responder_reports": [
-                {
-                    "path": str(path),
-                    "hostname": r.hostname,
-                    "complete": r.complete,
-                    "started": r.started,
-                    "fingerprint": r.fingerprint,
-                }
-                for path, r in self.listens
-            ],
-            "gaps": [f.entry.id for f in self.gaps],
-            "not_applicable": [f.entry.id for f in self.not_applicable],
-        }
+    @property
+    def warning(self) -> bool:
+        return any(f.verdict is Verdict.WARN for f in self.flows)
 
 
 def _roles_played(catalogue: Catalogue, names: Iterable[str]) -> set[Role]:
@@ -239,33 +197,70 @@ def _needed(report: Report, reasons: set[str]) -> bool:
 
 
 SOURCES_SHOWN = 5
+RESPONDER_CHECK = "sepcheck-responder"
+
+
+def _received(listen: ListenReport) -> set[tuple[str, int, str]]:
+    """The token probes ``listen`` received: (protocol, local port, source as the prober's
+    result writes what the responder saw: "198.18.1.2:40112", "[fd00:1::2]:40112")."""
+    out: set[tuple[str, int, str]] = set()
+    for event in listen.events:
+        if event.what in ("probe", "redirected"):
+            address = event.source.address
+            where = f"[{address}]" if ":" in address else address
+            out.add((event.protocol, event.port, f"{where}:{event.source.port}"))
+    return out
 
 
 def _responder_views(
-    path: Path, listen: ListenReport, protocol: str, port: int
-) -> ResponderView | None:
-    """What ``listen`` saw of ``protocol``/``port``; None when it was not asked to listen
-    there (not this flow's destination)."""
-    skipped = next((s for s in listen.skipped if (s.protocol, s.port) == (protocol, port)), None)
-    if skipped is not None:
-        return ResponderView(path, listen.hostname, False, 0, (), skipped.why)
-    if not any((p.protocol, p.port) == (protocol, port) for p in listen.listening):
-        return None
-    probes = [
-        e
-        for e in listen.events
-        if (e.protocol, e.port) == (protocol, port) and e.what in ("probe", "redirected")
-    ]
-    sources = tuple(dict.fromkeys(e.source.address for e in probes))[:SOURCES_SHOWN]
-    return ResponderView(path, listen.hostname, True, len(probes), sources)
+    flow: str,
+    protocol: str,
+    port: int,
+    reports: list[tuple[Path, Report]],
+    listens: list[tuple[Path, ListenReport, set[tuple[str, int, str]]]],
+) -> list[ResponderView]:
+    """What each responder of the prober's token saw of ``flow``'s token probes: matched
+    probe by probe through the source the responder saw (the prober's result records it),
+    so another flow's probes to the same port, other runs' and spoofed ones never count."""
+    views = []
+    for path, listen, received in listens:
+        asked = 0
+        got: list[str] = []
+        for _, report in reports:
+            if report.parameters.responder != listen.fingerprint:
+                continue
+            for item in report.results:
+                app = item.app
+                if item.flow != flow or app is None or app.check != RESPONDER_CHECK:
+                    continue
+                asked += 1
+                seen_as = app.read.get("seen_as")
+                if isinstance(seen_as, str) and (protocol, item.port, seen_as) in received:
+                    got.append(seen_as.rsplit(":", 1)[0].strip("[]"))
+        skipped = next(
+            (s for s in listen.skipped if (s.protocol, s.port) == (protocol, port)), None
+        )
+        if skipped is not None and asked:
+            views.append(ResponderView(path, listen.hostname, False, 0, asked, (), skipped.why))
+        elif asked:
+            sources = tuple(dict.fromkeys(got))[:SOURCES_SHOWN]
+            views.append(ResponderView(path, listen.hostname, True, len(got), asked, sources))
+    return views
 
 
 def merge_reports(
     catalogue: Catalogue,
     reports: list[tuple[Path, Report]],
     listens: list[tuple[Path, ListenReport]] | None = None,
+    missing: Iterable[MissingHost] = (),
 ) -> SiteView:
     flows = {entry.id: SiteFlow(entry) for entry in catalogue}
+    absent = list(missing)
+    for host in absent:
+        roles = _roles_played(catalogue, host.roles)
+        for flow in flows.values():
+            if flow.entry.source in roles:
+                flow.missing.append(host)
     played: list[set[Role]] = []
     for path, report in reports:
         played.append(_roles_played(catalogue, report.vantage.role))
@@ -295,17 +290,17 @@ def merge_reports(
                 site.excluded.append(
                     Exclusion(path, report.vantage.hostname, skipped.reason, skipped.detail)
                 )
+    indexed = [(path, listen, _received(listen)) for path, listen in listens or ()]
     for site in flows.values():
-        for path, listen in listens or ():
-            for port in site.ports or [site.entry.port]:
-                view = _responder_views(path, listen, site.entry.protocol.value, port)
-                if view is not None:
-                    site.responders.append(view)
+        for port in site.ports or [site.entry.port]:
+            site.responders += _responder_views(
+                site.entry.id, site.entry.protocol.value, port, reports, indexed
+            )
         if site.measured:
             site.status = Status.MEASURED
             continue
         _judge_unmeasured(site, reports, played)
-    return SiteView(reports, list(flows.values()), list(listens or ()))
+    return SiteView(reports, list(flows.values()), list(listens or ()), absent)
 
 
 def _judge_unmeasured(
@@ -328,12 +323,48 @@ def _judge_unmeasured(
             needed.append(f"{host}: planned, not measured (the run was interrupted)")
         else:
             needed.append(f"{host}: no result and no reason (a report of another catalogue?)")
+    absent = [host.line for host in site.missing]
     if not relevant:
         site.status = Status.GAP
-        site.why = f"no report is from a {site.entry.source} host"
+        site.why = "; ".join(absent) or f"no report is from a {site.entry.source} host"
     elif needed:
         site.status = Status.GAP
-        site.why = "; ".join(needed)
+        site.why = "; ".join(needed + absent)
     else:
         site.status = Status.NOT_APPLICABLE
         site.why = "; ".join(f"{x.hostname}: {x.reason} ({x.detail})" for x in site.excluded)
+
+
+class MissingListError(SepcheckError):
+    """A ``merge --missing`` file that is not a list of hosts with roles and a reason."""
+
+
+def read_missing(data: object, path: Path) -> list[MissingHost]:
+    """The hosts of a ``--missing`` file (parsed JSON): ``[{"host": ..., "roles": [...],
+    "reason": ...}]``, as the fleet playbook writes it."""
+
+    def bad(key: str | None, message: str) -> MissingListError:
+        return MissingListError(
+            message,
+            location=Location(path, None, key),
+            hint='write [{"host": "wks01", "roles": ["client"], "reason": "unreachable: ..."}]',
+        )
+
+    if not isinstance(data, list):
+        raise bad(None, "must be a list of the hosts whose check did not run")
+    hosts = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise bad(f"[{index}]", "must be an object with host, roles and reason")
+        host, roles, reason = item.get("host"), item.get("roles"), item.get("reason")
+        if not isinstance(host, str) or not host.strip():
+            raise bad(f"[{index}].host", "must be the host's name")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise bad(f"[{index}].roles", "must be a list of role names")
+        unknown = next((i for i, r in enumerate(roles) if r not in _ROLE_NAMES), None)
+        if unknown is not None:
+            raise bad(f"[{index}].roles[{unknown}]", f"unknown role {roles[unknown]!r}")
+        if not isinstance(reason, str):
+            raise bad(f"[{index}].reason", "must be a text: why the check did not run")
+        hosts.append(MissingHost(host, tuple(Role(r) for r in roles), reason))
+    return hosts

@@ -65,7 +65,7 @@ def test_role_and_host_placeholders() -> None:
     assert "--manager HOST" in text
     assert "-o, --output FILE" in text
     assert "{BEFORE} {AFTER}" in _help("diff")
-    assert "{REPORT}..." in _help("merge")
+    assert "[REPORT]..." in _help("merge")
 
 
 def test_report_options_speak_of_the_tag_and_the_backend_is_named() -> None:

@@ -23,11 +23,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sepcheck.appcheck.finding import AppFinding, Scalar
 from sepcheck.model import Protocol
 from sepcheck.net.app.facts import AppFailure, FailureKind
 from sepcheck.net.beacon import Endpoint
+
+if TYPE_CHECKING:
+    from sepcheck.net.beacon_client import Answer
 from sepcheck.results import ProbeResult, State
 
 CHECK = "sepcheck-responder"
@@ -75,39 +79,28 @@ async def check(
 
 
 async def _tcp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeResult:
+    from sepcheck.net.beacon import new_nonce
     from sepcheck.net.beacon_client import Translation, tcp_hello
 
     address, port, host = result.address or "", result.probe.port, result.probe.host
+    nonce = new_nonce()
     try:
         try:
             # Bounded on its own: a SYN proxy completes the handshake and then nothing
             # answers; the query that tells it apart needs time left.
             async with asyncio.timeout(wait):
-                hello = await tcp_hello(address, port, plan.key)
+                hello = await tcp_hello(address, port, plan.key, nonce)
         except TimeoutError:
             raise AppFailure(
                 FailureKind.CLOSED,
                 f"the handshake completed, then no reply within {wait:g} s",
             ) from None
     except AppFailure as failure:
-        listening = await _listening(address, port, plan, udp=False)
-        read: dict[str, Scalar] = {"failure": failure.kind.value}
-        if listening is True:
-            read["listening"] = True
-            why = (
-                f"a device on the path completed the handshake: the responder on {host} "
-                f"listens on tcp/{port} and never received the connection ({failure.detail})"
-            )
-            return replace(result, app=_finding(False, why, read))
-        if listening is False:
-            read["listening"] = False
-            why = (
-                f"another service holds tcp/{port} on {host} (the responder could not listen there)"
-            )
-            return replace(result, app=_finding(None, why, read))
-        why = f"no sepcheck responder answered ({failure.detail})"
-        return replace(result, app=_finding(None, why, read))
-    read = {"seen_as": _where(hello.seen_as), "sent_from": _where(hello.sent_from)}
+        return replace(result, app=await _unanswered(result, plan, nonce, failure, wait))
+    read: dict[str, Scalar] = {
+        "seen_as": _where(hello.seen_as),
+        "sent_from": _where(hello.sent_from),
+    }
     detail = f"sepcheck responder on {host}"
     if hello.translation is Translation.ADDRESS:
         read["nat"] = "address"
@@ -118,6 +111,40 @@ async def _tcp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
         read["nat"] = "port"
         detail += f"; source port translated ({hello.sent_from.port} -> {hello.seen_as.port})"
     return replace(result, app=_finding(True, detail, read))
+
+
+async def _unanswered(
+    result: ProbeResult, plan: ResponderPlan, nonce: bytes, failure: AppFailure, wait: float
+) -> AppFinding:
+    """A completed handshake without the responder's reply, read through a query: the
+    responder never received the hello though it listens on the port (a device on the
+    path answered for the host: a failure), or it did (its reply was lost, or it was over
+    its limits), or another service holds the port."""
+    address, port, host = result.address or "", result.probe.port, result.probe.host
+    answer = await _ask(address, port, nonce, plan, udp=False, wait=wait)
+    read: dict[str, Scalar] = {"failure": failure.kind.value}
+    if answer is None:
+        return _finding(None, f"no sepcheck responder answered ({failure.detail})", read)
+    read["listening"] = bool(answer.listening)
+    if answer.seen:
+        why = f"the responder on {host} received the hello, its reply did not come back" + (
+            " (it was over its limits)" if answer.busy else ""
+        )
+        return _finding(None, why, read)
+    if not answer.listening:
+        return _finding(
+            None,
+            f"another service holds tcp/{port} on {host} (the responder could not listen there)",
+            read,
+        )
+    if answer.busy:
+        why = f"the responder on {host} was at its limits and may have refused the connection"
+        return _finding(None, why, read)
+    why = (
+        f"a device on the path completed the handshake: the responder on {host} listens on "
+        f"tcp/{port} and never received the connection ({failure.detail})"
+    )
+    return _finding(False, why, read)
 
 
 async def _udp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeResult:
@@ -146,12 +173,12 @@ async def _udp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
                 detail=detail,
                 app=_finding(True, detail, read),
             )
-    seen = await _seen(address, port, nonces, plan)
-    if seen is None:
+    answer = await _seen(address, port, nonces, plan, wait)
+    if answer is None:
         why = "no sepcheck responder answered, and none could be asked over TCP"
         return replace(result, app=_finding(None, why, {"failure": "no-query"}))
-    received, listening = seen
-    if received is not None:
+    if answer.seen and answer.seen_from is not None:
+        received = answer.seen_from
         why = (
             f"one-way: the responder on {host} received it (from {_where(received)}), its "
             "answers did not come back (routing or a stateful firewall on the return path)"
@@ -164,7 +191,7 @@ async def _udp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
             detail=f"received by the sepcheck responder on {host}",
             app=_finding(False, why, read),
         )
-    if listening:
+    if answer.listening and not answer.busy:
         why = f"the responder on {host} listens on udp/{port} and received none of {len(nonces)}"
         return replace(
             result,
@@ -173,49 +200,48 @@ async def _udp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
             detail=why,
             app=_finding(False, why, {"listening": True}),
         )
+    if answer.listening:
+        why = f"the responder on {host} was at its limits: not confirmed"
+        return replace(result, app=_finding(None, why, {"listening": True}))
     why = f"another service holds udp/{port} on {host} (the responder could not listen there)"
     return replace(result, app=_finding(None, why, {"listening": False}))
 
 
-async def _listening(address: str, port: int, plan: ResponderPlan, *, udp: bool) -> bool | None:
-    """Whether the responder listens on ``port`` (None: no other port answered a query)."""
-    seen = await _ask(address, port, None, plan, udp=udp)
-    return None if seen is None else seen[1]
-
-
 async def _seen(
-    address: str, port: int, nonces: list[bytes], plan: ResponderPlan
-) -> tuple[Endpoint | None, bool] | None:
-    """Whether any of ``nonces`` reached the responder (where from), and whether it listens
-    on udp/``port``; None when no query could be made."""
-    found: tuple[Endpoint | None, bool] | None = None
+    address: str, port: int, nonces: list[bytes], plan: ResponderPlan, wait: float
+) -> Answer | None:
+    """The responder's answer about the UDP probes of ``nonces`` (the first that reached
+    it), or None when no query could be made."""
+    found: Answer | None = None
     for nonce in nonces:
-        found = await _ask(address, port, nonce, plan, udp=True)
-        if found is None or found[0] is not None:
+        found = await _ask(address, port, nonce, plan, udp=True, wait=wait)
+        if found is None or found.seen:
             return found
     return found
 
 
 async def _ask(
-    address: str, port: int, nonce: bytes | None, plan: ResponderPlan, *, udp: bool
-) -> tuple[Endpoint | None, bool] | None:
-    from sepcheck.net.beacon_client import NO_NONCE, query
+    address: str, port: int, nonce: bytes, plan: ResponderPlan, *, udp: bool, wait: float
+) -> Answer | None:
+    """Ask the responder on ``address`` about ``nonce`` and ``port`` over the first of the
+    plan's TCP ports (and the UDP port's TCP twin, where a UDP-only responder answers
+    queries) that answers; each within ``wait``: a filtered one costs no more."""
+    from sepcheck.net.beacon_client import query
 
-    for tcp_port in dict.fromkeys(plan.query_ports):
+    ports = [*plan.query_ports, port] if udp else list(plan.query_ports)
+    for tcp_port in dict.fromkeys(ports):
         if tcp_port == port and not udp:
             continue
         try:
-            answer = await query(
-                address,
-                tcp_port,
-                plan.key,
-                nonce or NO_NONCE,
-                udp_port=port if udp else None,
-                ask_port=None if udp else port,
-            )
-        except AppFailure:
+            async with asyncio.timeout(wait):
+                return await query(
+                    address,
+                    tcp_port,
+                    plan.key,
+                    nonce,
+                    udp_port=port if udp else None,
+                    ask_port=None if udp else port,
+                )
+        except (AppFailure, TimeoutError):
             continue
-        except asyncio.CancelledError:
-            raise
-        return (answer.seen_from if answer.seen else None), bool(answer.listening)
     return None

@@ -229,11 +229,31 @@ def _report(job: CheckJob, run: CheckRun) -> int:
     return exit_code(outcome, job.fail_on)
 
 
+def responder_silent(job: CheckJob, head: ReportHead) -> str | None:
+    """With --responder-token, a run where no responder confirmed anything it was asked
+    about: most often a wrong token or no `sepcheck listen` running, which every result's
+    "not confirmed" would otherwise leave unsaid."""
+    plan = job.apps.responder if job.apps is not None else None
+    if plan is None:
+        return None
+    asked = sum(sum(f.app.values()) for f in head.summary.flow_results)
+    confirmed = sum(f.app.get("ok", 0) + f.app.get("wrong", 0) for f in head.summary.flow_results)
+    if not asked or confirmed:
+        return None
+    return (
+        f"sepcheck: no sepcheck responder answered any of {asked} probes: is `sepcheck listen` "
+        f"running there, with the token of fingerprint {plan.fingerprint} (its report names it)?"
+    )
+
+
 def _tell(job: CheckJob, head: ReportHead, written: _Written, changes: Diff | None) -> None:
     """The lines on stderr: the summary, where the reports went, what changed since the
     baseline, and which reports could not be written."""
     err = stderr_console()
     err.print(summary_line(head, job.fail_on is FailOn.WARNING), markup=False)
+    silent = responder_silent(job, head)
+    if silent is not None:
+        err.print(silent, markup=False)
     if job.archive is not None and written.paths:
         err.print(f"reports: {', '.join(str(p) for p in written.paths)}", markup=False)
     if changes is not None and job.baseline is not None:

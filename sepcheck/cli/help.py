@@ -18,6 +18,7 @@ from typer.core import TyperGroup, TyperOption
 METAVARS = {
     "topology_path": "FILE",
     "as_roles": "ROLE",
+    "roles": "ROLE",
     "role": "ROLE",
     "manager": "HOST",
     "gup": "HOST",

@@ -19,7 +19,7 @@ import typer
 
 from sepcheck.cli.app import CatalogueOption, app, friendly_errors
 from sepcheck.errors import UsageError
-from sepcheck.model import Role
+from sepcheck.model import Protocol, Role
 
 if TYPE_CHECKING:
     from sepcheck.listen.events import Event
@@ -38,9 +38,11 @@ TopologyOption = Annotated[
     typer.Option("--topology", "-t", help="Topology TOML file.", show_default=False),
 ]
 AsOption = Annotated[
-    Role | None,
+    list[Role] | None,
     typer.Option(
-        "--as", help="Role this host plays: listen on every port it receives.", show_default=False
+        "--as",
+        help="Role this host plays (repeatable): listen on every port it receives.",
+        show_default=False,
     ),
 ]
 PortsOption = Annotated[
@@ -79,7 +81,7 @@ QuietOption = Annotated[
 @dataclass(frozen=True)
 class ListenOptions:
     topology_path: Path | None = None
-    role: Role | None = None
+    roles: tuple[Role, ...] = ()
     ports: str | None = None
     duration: str = DEFAULT_DURATION
     token: str | None = None
@@ -150,7 +152,7 @@ def _addresses(text: str | None) -> tuple[str, ...]:
 def _ports(options: ListenOptions) -> tuple[PortSpec, ...]:
     from sepcheck.listen.ports import parse_ports, role_ports
 
-    site = options.topology_path is not None or options.role is not None
+    site = options.topology_path is not None or bool(options.roles)
     if options.ports is not None and site:
         raise UsageError(
             "--ports cannot be mixed with --topology/--as",
@@ -158,8 +160,8 @@ def _ports(options: ListenOptions) -> tuple[PortSpec, ...]:
         )
     if options.ports is not None:
         return parse_ports(options.ports)
-    if options.topology_path is None or options.role is None:
-        missing = "--as ROLE" if options.role is None else "--topology FILE"
+    if options.topology_path is None or not options.roles:
+        missing = "--as ROLE" if not options.roles else "--topology FILE"
         raise UsageError(
             f"no ports to listen on: {missing} is missing"
             if site
@@ -171,20 +173,35 @@ def _ports(options: ListenOptions) -> tuple[PortSpec, ...]:
 
     catalogue = load_catalogue(options.catalogue_path)
     topology = load_topology(options.topology_path, catalogue)
-    found = role_ports(catalogue, topology, options.role)
+    found = tuple(
+        dict.fromkeys(
+            spec for role in options.roles for spec in role_ports(catalogue, topology, role)
+        )
+    )
     if not found:
+        named = " or ".join(role.value for role in options.roles)
         raise UsageError(
-            f"no ports to listen on: no flow of this site goes to a {options.role.value}",
+            f"no ports to listen on: no flow of this site goes to a {named}",
             hint="check --as, or name the ports with --ports LIST",
         )
     return found
+
+
+def with_query_twins(ports: tuple[PortSpec, ...]) -> tuple[PortSpec, ...]:
+    """``ports`` and, for each UDP port, the TCP port of the same number: a prober asks
+    there, over TCP, whether its datagrams arrived (one-way paths, filtered UDP), also on
+    a host that receives only UDP (a syslog server)."""
+    from sepcheck.listen.ports import PortSpec as Spec
+
+    twins = [Spec(Protocol.TCP, spec.port) for spec in ports if spec.protocol is Protocol.UDP]
+    return tuple(dict.fromkeys([*ports, *twins]))
 
 
 def build_job(options: ListenOptions) -> ListenJob:
     """The job of ``options``, or a UsageError saying what is wrong (nothing is bound)."""
     from sepcheck.cli.validate import check_output
 
-    ports = _ports(options)
+    ports = with_query_twins(_ports(options))
     duration = parse_duration(options.duration)
     token, key = _token(options.token)
     if options.output is not None:
@@ -271,7 +288,7 @@ def span(seconds: float) -> str:
 @friendly_errors
 def listen_command(
     topology_path: TopologyOption = None,
-    role: AsOption = None,
+    roles: AsOption = None,
     ports: PortsOption = None,
     duration: ForOption = DEFAULT_DURATION,
     token: TokenOption = None,
@@ -288,7 +305,7 @@ def listen_command(
     """
     options = ListenOptions(
         topology_path=topology_path,
-        role=role,
+        roles=tuple(roles or ()),
         ports=ports,
         duration=duration,
         token=token,

@@ -3,8 +3,12 @@ probe it sees, and write its report when it stops (after --for, on Ctrl-C or SIG
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import socket
-from typing import TYPE_CHECKING
+import sys
+import threading
+from typing import TYPE_CHECKING, TextIO
 
 from sepcheck.cli.app import EXIT_OK, stderr_console
 from sepcheck.cli.listen import ListenJob, event_line, span, start_lines
@@ -70,8 +74,15 @@ def run_listen(job: ListenJob) -> int:
         raise _nothing_bound(bound)
     for line in start_lines(job, bound):
         say(line)
-    log = EventLog(limits.events, None if job.quiet else lambda event: say(event_line(event)))
-    end = serve(job.key, bound, log, job.duration, limits)
+    printer = None if job.quiet else LinePrinter()
+    log = EventLog(
+        limits.events, None if printer is None else lambda event: printer.put(event_line(event))
+    )
+    try:
+        end = serve(job.key, bound, log, job.duration, limits)
+    finally:
+        if printer is not None:
+            printer.close()
     report = build_report(
         hostname=socket.gethostname(),
         fingerprint=fingerprint(job.key),
@@ -88,5 +99,50 @@ def run_listen(job: ListenJob) -> int:
                 f"--output {job.output}: cannot write the report: {exc.strerror or exc}",
                 hint="choose a folder this user can write to (and with free space)",
             ) from None
-    say(summary_line(report, job))
+    line = summary_line(report, job)
+    if printer is not None and printer.dropped:
+        line += f"; {printer.dropped:,} event lines not printed (stderr did not keep up)"
+    with contextlib.suppress(OSError):  # a reader that went away: the report is written
+        say(line)
     return EXIT_OK
+
+
+class LinePrinter:
+    """Prints event lines from a thread of its own, through a bounded queue: a stderr that
+    stalls (a pipe nobody reads, a terminal paused with Ctrl-S) or closes (its reader
+    exited) never blocks or stops the responder; lines that do not fit are counted."""
+
+    QUEUE = 1000
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.lines: queue.Queue[str | None] = queue.Queue(self.QUEUE)
+        self.dropped = 0
+        self.broken = False
+        self.thread = threading.Thread(target=self._run, name="sepcheck-listen-lines", daemon=True)
+        self.thread.start()
+
+    def put(self, line: str) -> None:
+        if self.broken:
+            return
+        try:
+            self.lines.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while (line := self.lines.get()) is not None:
+            if self.broken:
+                continue
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+    def close(self, wait: float = 1.0) -> None:
+        """Stop after what is queued, waiting at most ``wait`` seconds (a stalled stderr
+        keeps the rest: the thread is a daemon)."""
+        with contextlib.suppress(queue.Full):
+            self.lines.put(None, timeout=wait)
+        self.thread.join(wait)

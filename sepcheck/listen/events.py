@@ -22,7 +22,10 @@ class What(StrEnum):
     QUERY = "query"
     """A prober asking, over TCP, whether one of its UDP probes arrived."""
     RATE_LIMITED = "rate_limited"
-    """A token message over the rate limit: not answered."""
+    """A token message over the rate limit: not answered (counted, not stored)."""
+    REPLAYED = "replayed"
+    """A probe whose nonce was already received (a captured probe sent again): never
+    answered twice (counted, not stored)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ class EventLog:
 
     def add(self, event: Event) -> None:
         self.counts[event.what] += 1
+        if event.what in _ONLY_COUNTED:
+            # What a flood of token messages makes (a replayed capture, one source over
+            # its rate) must not fill the cap and push the real probes out of the report.
+            return
         if len(self.events) < self.cap:
             self.events.append(event)
         else:
@@ -82,3 +89,6 @@ class EventLog:
 
     def refuse(self, port: int) -> None:
         self.busy[port] += 1
+
+
+_ONLY_COUNTED = frozenset({What.RATE_LIMITED, What.REPLAYED})

@@ -99,7 +99,7 @@ class ConnectionSlots:
 
 @dataclass(frozen=True)
 class Sighting:
-    """A UDP probe received: from where, on which port, when (monotonic seconds)."""
+    """A probe received: from where, on which port, when (monotonic seconds)."""
 
     source: Endpoint
     port: int
@@ -107,8 +107,8 @@ class Sighting:
 
 
 class NonceMemory:
-    """The UDP probes received lately, by nonce: at most ``size``, none older than
-    ``ttl`` seconds, so a flood of probes (even with the token) cannot grow memory."""
+    """The probes received lately (TCP and UDP), by nonce: at most ``size``, none older
+    than ``ttl`` seconds, so a flood of probes (even with the token) cannot grow memory."""
 
     def __init__(self, size: int, ttl: float) -> None:
         self.size = size

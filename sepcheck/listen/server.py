@@ -27,6 +27,7 @@ from sepcheck.listen.limits import ConnectionSlots, Limits, NonceMemory, RateLim
 from sepcheck.listen.sockets import IP_PKTINFO, IPV6_PKTINFO, Bound
 from sepcheck.model import Protocol
 from sepcheck.net.beacon import (
+    BUSY,
     LISTENING_TCP,
     LISTENING_UDP,
     SEEN,
@@ -37,6 +38,9 @@ from sepcheck.net.beacon import (
     decode,
     encode,
 )
+
+BUSY_MEMORY = 10.0
+"""Seconds a refusal (rate limit, connection cap) is remembered for queries' BUSY flag."""
 
 BATCH = 64
 """Datagrams read per wake-up of one UDP socket, so one busy port cannot starve the rest."""
@@ -119,6 +123,9 @@ class Responder:
         self.limiter = RateLimiter(self.limits, clock())
         self.slots = ConnectionSlots(self.limits.connections)
         self.nonces = NonceMemory(self.limits.nonces, self.limits.nonce_ttl)
+        """Probes received lately (TCP and UDP), for queries and against replays."""
+        self.busy_until = 0.0
+        """Until when queries say BUSY: it refused messages within BUSY_MEMORY seconds."""
         self._listening = {p: bound.ports(p) for p in Protocol}
         self._servers: list[asyncio.Server] = []
         self._readers: list[socket.socket] = []
@@ -167,6 +174,7 @@ class Responder:
         port = int(writer.get_extra_info("sockname")[1])
         if not self.slots.acquire():
             self.log.refuse(port)
+            self.busy_until = self.clock() + BUSY_MEMORY
             _reset(writer)
             return
         self._connections[task] = writer
@@ -244,12 +252,19 @@ class Responder:
     ) -> _Response:
         """The answer to a token message (its MAC checked), within the rate limits."""
         now = self.clock()
+        if message.kind is not Kind.QUERY:
+            if self.nonces.find(message.nonce, now) is not None:
+                # A probe is answered once: a captured one sent again (from any source)
+                # reflects nothing.
+                return _Response(None, What.REPLAYED)
+            # Remembered before the rate limit: a query can then say the probe arrived
+            # even when it was not answered.
+            self.nonces.remember(message.nonce, Sighting(source, port, now))
         if not self.limiter.allow(source.address, now):
+            self.busy_until = now + BUSY_MEMORY
             return _Response(None, What.RATE_LIMITED)
         if message.kind is Kind.QUERY:
             return self._answer(message, now)
-        if protocol is Protocol.UDP:
-            self.nonces.remember(message.nonce, Sighting(source, port, now))
         reply = Message(Kind.REPLY, message.port, message.nonce, source)
         what = What.PROBE if message.port == port else What.REDIRECTED
         return _Response(encode(self.key, reply), what)
@@ -257,6 +272,8 @@ class Responder:
     def _answer(self, query: Message, now: float) -> _Response:
         sighting = self.nonces.find(query.nonce, now)
         flags = SEEN if sighting is not None else 0
+        if now < self.busy_until:
+            flags |= BUSY
         if query.port in self._listening[Protocol.TCP]:
             flags |= LISTENING_TCP
         if query.port in self._listening[Protocol.UDP]:

@@ -8,7 +8,8 @@ token, and its reply is never larger than the request that caused it (no amplifi
     0       8     magic  b"SEPCHK1\\0"
     8       1     kind   PROBE_TCP, PROBE_UDP, QUERY (prober) / REPLY, ANSWER (responder)
     9       1     flags  an ANSWER's: SEEN (the responder received the nonce asked about),
-                           LISTENING_TCP / LISTENING_UDP (it listens on ``port``)
+                           LISTENING_TCP / LISTENING_UDP (it listens on ``port``),
+                           BUSY (it refused messages lately: rate limit, connection cap)
     10      2     port   the port the prober aimed at (big-endian)
     12      16    nonce  random per probe; a reply and an answer carry the probe's
     28      1     family 4 or 6 (0: none)
@@ -56,6 +57,9 @@ LISTENING_TCP = 0x02
 """An ANSWER's flag: the responder listens on TCP ``port`` (it was not in use)."""
 LISTENING_UDP = 0x04
 """An ANSWER's flag: the responder listens on UDP ``port``."""
+BUSY = 0x08
+"""An ANSWER's flag: the responder refused messages lately (over its rate limit, or at
+its connection cap): a probe it did not answer may have been one of them."""
 
 
 class TokenError(ValueError):

@@ -27,6 +27,7 @@ from enum import StrEnum
 from sepcheck.net.app.conn import close_stream, describe, foreign, open_stream, read_bounded, send
 from sepcheck.net.app.facts import AppFailure, FailureKind
 from sepcheck.net.beacon import (
+    BUSY,
     MAGIC,
     SIZE,
     Endpoint,
@@ -104,11 +105,14 @@ class Answer:
     """Where that probe came from, as it saw it (None unless ``seen``)."""
     listening: bool | None
     """It listens on the port asked about (None when no port was asked about)."""
+    busy: bool = False
+    """It refused messages lately (rate limit, connection cap)."""
 
 
-async def tcp_hello(address: str, port: int, key: bytes) -> Hello:
-    """Connect to ``address``:``port``, send a PROBE_TCP and read the responder's REPLY."""
-    nonce = new_nonce()
+async def tcp_hello(address: str, port: int, key: bytes, nonce: bytes | None = None) -> Hello:
+    """Connect to ``address``:``port``, send a PROBE_TCP (``nonce``, else a new one: the
+    caller that may ask about it later chooses it) and read the responder's REPLY."""
+    nonce = nonce or new_nonce()
     reply, own = await _exchange(
         address, port, key, lambda own: Message(Kind.PROBE_TCP, port, nonce, own), Kind.REPLY
     )
@@ -138,7 +142,7 @@ async def query(
     answer, _ = await _exchange(address, tcp_port, key, build, Kind.ANSWER)
     seen_from = answer.endpoint if answer.seen else None
     listening = None if port is None else answer.listening(udp=udp_port is not None)
-    return Answer(answer.seen, seen_from, listening)
+    return Answer(answer.seen, seen_from, listening, bool(answer.flags & BUSY))
 
 
 async def _exchange(

@@ -37,14 +37,7 @@ def load_site_report(path: Path) -> Report | ListenReport:
         try:
             return ListenReport.model_validate(data)
         except ValidationError as exc:
-            problem = exc.errors(include_url=False)[0]
-            key = format_key([p for p in problem["loc"] if isinstance(p, str | int)])
-            message = problem["msg"].removeprefix("Value error, ")
-            raise ReportError(
-                f"invalid responder report: {message}",
-                location=Location(path, None, key),
-                hint=_EDITED,
-            ) from None
+            raise _invalid(path, exc, "invalid responder report") from None
     return _check_report(path, data)
 
 
@@ -97,13 +90,16 @@ def _check_report(path: Path, data: Any) -> Report:
     try:
         return Report.model_validate(data)
     except ValidationError as exc:
-        problem = exc.errors(include_url=False)[0]
-        key = format_key([p for p in problem["loc"] if isinstance(p, str | int)])
-        # Our validators' messages come prefixed by pydantic with "Value error, ".
-        message = problem["msg"].removeprefix("Value error, ")
-        raise ReportError(
-            f"invalid report: {message}", location=Location(path, None, key), hint=_EDITED
-        ) from None
+        raise _invalid(path, exc, "invalid report") from None
+
+
+def _invalid(path: Path, exc: ValidationError, what: str) -> ReportError:
+    """The first problem pydantic found, located at its key."""
+    problem = exc.errors(include_url=False)[0]
+    key = format_key([p for p in problem["loc"] if isinstance(p, str | int)])
+    # Our validators' messages come prefixed by pydantic with "Value error, ".
+    message = problem["msg"].removeprefix("Value error, ")
+    return ReportError(f"{what}: {message}", location=Location(path, None, key), hint=_EDITED)
 
 
 def _parse(path: Path, text: str) -> Any:

@@ -348,8 +348,10 @@ def test_ctrl_c_writes_a_report_of_every_probe(
     listen = responder.stop()
     assert (listen.complete, listen.stopped_by) == (False, "Ctrl-C")
     assert listen.fingerprint == report["parameters"]["responder"] == responder.fingerprint
+    # Each UDP port's TCP twin answers queries (a UDP-only host can say what it received).
     assert {(p.protocol, p.port) for p in listen.listening} == {
         ("tcp", 8014), ("tcp", 443), ("tcp", 8443), ("udp", 514), ("udp", 138),
+        ("tcp", 514), ("tcp", 138),
     }  # fmt: skip
     assert all(p.families == ["ipv4", "ipv6"] for p in listen.listening)
     events = {

@@ -17,8 +17,9 @@ import pytest
 
 from sepcheck.cli.listen import ListenOptions, build_job, parse_duration
 from sepcheck.errors import UsageError
+from sepcheck.listen.ports import PortSpec
 from sepcheck.listen.report import load_report
-from sepcheck.model import Role
+from sepcheck.model import Protocol, Role
 from sepcheck.net import beacon
 from sepcheck.net.beacon import Kind
 from tests.listen.helpers import KEY, probe
@@ -74,7 +75,8 @@ def test_bad_durations(text: str) -> None:
 
 def test_a_job_of_ports_and_a_new_token() -> None:
     job = build_job(ListenOptions(ports="tcp/8014,udp/514"))
-    assert [str(p) for p in job.ports] == ["tcp/8014", "udp/514"]
+    # udp/514's TCP twin answers queries: a UDP-only host can say what it received.
+    assert [str(p) for p in job.ports] == ["tcp/8014", "udp/514", "tcp/514"]
     assert job.duration == 1800
     assert job.addresses == ("0.0.0.0", "::")
     assert beacon.parse_token(job.token) == job.key
@@ -195,8 +197,19 @@ client-manager-http = 18014
 def test_a_job_of_a_site_role(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
     site.write_text(SITE, encoding="utf-8")
-    job = build_job(ListenOptions(topology_path=site, role=Role.MANAGER))
+    job = build_job(ListenOptions(topology_path=site, roles=(Role.MANAGER,)))
     assert "tcp/18014" in {str(p) for p in job.ports}
     assert job.topology_path == site
     with pytest.raises(UsageError, match="no flow of this site goes to a remote_console"):
-        build_job(ListenOptions(topology_path=site, role=Role.REMOTE_CONSOLE))
+        build_job(ListenOptions(topology_path=site, roles=(Role.REMOTE_CONSOLE,)))
+
+
+def test_roles_together_listen_on_the_union_and_udp_gets_its_query_twin(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(SITE + '[roles.syslog]\nhosts = ["198.18.0.11"]\n', encoding="utf-8")
+    manager = build_job(ListenOptions(topology_path=site, roles=(Role.MANAGER,)))
+    both = build_job(ListenOptions(topology_path=site, roles=(Role.MANAGER, Role.SYSLOG)))
+    assert set(both.ports) - set(manager.ports) == {
+        PortSpec(Protocol.UDP, 514),
+        PortSpec(Protocol.TCP, 514),
+    }

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from contextlib import suppress
 
 import pytest
 
@@ -175,7 +176,47 @@ async def test_a_source_over_its_rate_limit_gets_no_more_answers() -> None:
             client.close()
         assert len(replies) == 3
         assert run.log.counts == {What.PROBE: 3, What.RATE_LIMITED: 7}
-        assert not any(e.answered for e in run.log.events if e.what is What.RATE_LIMITED)
+        # Counted, not stored: a flood over the limit never pushes real probes out.
+        assert [e.what for e in run.log.events] == [What.PROBE] * 3
+
+
+async def test_a_replayed_probe_is_never_answered_twice() -> None:
+    async with running() as run:
+        client = udp_client("127.0.0.1")
+        captured = probe(Kind.PROBE_UDP, run.udp)
+        try:
+            for _ in range(3):
+                client.sendto(captured, ("127.0.0.1", run.udp))
+            replies = await udp_replies(client, 0.3)
+        finally:
+            client.close()
+        replayed_tcp = [
+            await tcp_exchange("127.0.0.1", run.tcp, probe(Kind.PROBE_TCP, run.tcp, b"n" * 16))
+            for _ in range(2)
+        ]
+    assert len(replies) == 1
+    assert [len(r) for r in replayed_tcp] == [64, 0]
+    assert run.log.counts == {What.PROBE: 2, What.REPLAYED: 3}
+    assert [e.what for e in run.log.events] == [What.PROBE, What.PROBE]
+
+
+async def test_a_refused_hello_is_still_seen_and_the_answer_says_busy() -> None:
+    """Over its rate limit the responder does not answer a hello, but a query (from
+    another source) learns that it arrived, and that the responder was refusing: a
+    prober does not take the missing reply for a device answering for the host."""
+    async with running(Limits(source_rate=0.001, source_burst=1)) as run:
+        nonce = beacon.new_nonce()
+        first = await tcp_exchange("127.0.0.1", run.tcp, probe(Kind.PROBE_TCP, run.tcp))
+        refused = await tcp_exchange("127.0.0.1", run.tcp, probe(Kind.PROBE_TCP, run.tcp, nonce))
+        answer = beacon.decode(
+            KEY, await tcp_exchange("::1", run.tcp, probe(Kind.QUERY, run.tcp, nonce))
+        )
+        calm = beacon.decode(KEY, await tcp_exchange("::1", run.tcp, probe(Kind.QUERY, run.tcp)))
+    assert (len(first), len(refused)) == (64, 0)
+    assert answer is not None
+    assert answer.seen
+    assert answer.flags & beacon.BUSY
+    assert calm is None  # ::1 is over its own limit now: nothing at all
 
 
 async def test_connections_over_the_cap_are_closed_at_once() -> None:
@@ -264,7 +305,9 @@ async def test_a_responder_started_again_at_once_finds_its_ports_free() -> None:
         _, silent = await asyncio.open_connection("127.0.0.1", run.tcp)
         await until(lambda: run.responder.slots.active == 0, timeout=2)
         silent.close()
-        await silent.wait_closed()
+        # The responder ended it with a reset (its timeout): that is what is tested.
+        with suppress(ConnectionResetError):
+            await silent.wait_closed()
         await until(lambda: run.log.ignored[(Protocol.TCP, run.tcp)] == 1)
     # No TIME_WAIT on the responder's side of any of them: the port binds without
     # SO_REUSEADDR, as the next responder binds it.
