@@ -300,3 +300,13 @@ def test_bad_json_says_where() -> None:
     with pytest.raises(InventoryError) as caught:
         parse_inventory('{"all": ', Path("inv.json"))
     assert str(caught.value).startswith("inv.json: not valid JSON (Expecting value at line 1")
+
+
+def test_a_host_without_roles_is_never_asked_for_an_address() -> None:
+    """ansible-inventory --list leaves templates unrendered: a bastion whose ansible_host
+    is one, and that sepcheck does not audit, must not stop the topology."""
+    data = exported(
+        {"m": MANAGERS, "jump": {"hosts": ["bastion"]}},
+        {"bastion": {"ansible_host": "{{ lookup('env', 'BASTION_IP') }}"}},
+    )
+    assert tomllib.loads(toml_of(data))["roles"]["manager"][0]["hosts"] == ["sepm01"]

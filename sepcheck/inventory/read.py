@@ -234,7 +234,10 @@ def _host(
     os = HostOS(merged[OS_VAR]) if merged.get(OS_VAR) is not None else None
     address: str = merged.get("ansible_host") or name
     try:
-        parse_host_spec(address)
+        # Only hosts that sepcheck audits need a usable address: a bastion whose
+        # ansible_host is a template ansible-inventory leaves unrendered is not one.
+        if roles:
+            parse_host_spec(address)
     except HostSpecError as exc:
         key = f"host {name}: " + ("ansible_host" if "ansible_host" in merged else "name")
         raise error(key, str(exc), exc.hint) from None

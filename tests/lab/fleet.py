@@ -45,6 +45,8 @@ HOSTS = (
     Host("gup01", "g", "198.18.12.2", "198.18.12.1"),
 )
 MANAGER, CLIENT, GUP = HOSTS
+# Inventory hosts that are not SEP's: no sepcheck_roles, and sepcheck_roles: [].
+NO_ROLES = ("prn01", "prn02")
 
 
 @dataclass
@@ -203,8 +205,13 @@ class Fleet(Lab):
 
 
 def inventory(python: str) -> str:
-    """The inventory a SEP administrator would write for this site (YAML)."""
+    """The inventory a SEP administrator would write for this site (YAML), shared with
+    hosts that are not SEP's (no sepcheck_roles, or []: left out of the audit, never
+    contacted: their addresses answer nobody). Every host becomes root with su, as the
+    site's inventory says for all; the controller must never become (the user ``all``
+    names would be nobody, whose shell refuses a login)."""
     hosts = {h.name: h.address for h in HOSTS}
+    become = "ansible_become_user: root"
     return f"""\
 all:
   vars:
@@ -212,6 +219,9 @@ all:
     sepcheck_sep_version: "14.3 RU8"
     sepcheck_install: existing
     ansible_python_interpreter: {python}
+    ansible_become: true
+    ansible_become_method: su
+    ansible_become_user: nobody
   children:
     sepm_servers:
       vars:
@@ -219,6 +229,7 @@ all:
       hosts:
         {MANAGER.name}:
           ansible_host: {hosts[MANAGER.name]}
+          {become}
     workstations:
       vars:
         sepcheck_roles: [client]
@@ -226,12 +237,21 @@ all:
       hosts:
         {CLIENT.name}:
           ansible_host: {hosts[CLIENT.name]}
+          {become}
     gups:
       vars:
         sepcheck_roles: [gup]
       hosts:
         {GUP.name}:
           ansible_host: {hosts[GUP.name]}
+          {become}
+    printers:
+      hosts:
+        {NO_ROLES[0]}:
+          ansible_host: 198.18.13.2
+        {NO_ROLES[1]}:
+          ansible_host: 198.18.13.3
+          sepcheck_roles: []
 """
 
 

@@ -4,6 +4,9 @@ a client, a GUP: tests/lab/fleet.py), each running Debian's OpenSSH; the router 
 them drops one flow (the client toward the GUP's proxy port, TCP 2967). The merged site
 view must list every flow from every vantage, exactly one failing (the dropped one), and
 the play must fail because of it; a host whose sshd is stopped is a gap, never a pass.
+The inventory also holds hosts without sepcheck roles (left out, never gaps) and makes
+every host become with a user the controller cannot become (its steps must not), and
+--limit must still merge.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -24,6 +28,7 @@ from tests.lab.fleet import (
     GUP,
     HOSTS,
     MANAGER,
+    NO_ROLES,
     Fleet,
     install_ansible,
     inventory,
@@ -59,6 +64,8 @@ CLIENT_FLOWS = {
     "client-manager-console-https-exposure",
 }
 VANTAGES = {MANAGER.name: MANAGER_FLOWS, CLIENT.name: CLIENT_FLOWS, GUP.name: CLIENT_FLOWS}
+LEFT_OUT = "has no sepcheck_roles: left out of the audit"
+MERGE_FAILED = re.compile(r"^fatal: \[\S+ -> localhost\]: FAILED! => .*the site view fails", re.M)
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -122,11 +129,32 @@ def recap(output: str) -> dict[str, tuple[int, int]]:
     return {m[1]: (int(m[2]), int(m[3])) for m in RECAP.finditer(output)}
 
 
+def failed_by_the_merge(output: str) -> bool:
+    """The run's one failure is the merge's verdict, on the controller (the merge play's
+    first host, delegated to localhost): no host failed its audit."""
+    failures = sum(failed for _, failed in recap(output).values())
+    return failures == 1 and MERGE_FAILED.search(output) is not None
+
+
 def site_view(reports: Path, output: str) -> dict[str, Any]:
     path = reports / "site.json"
     assert path.is_file(), f"no {path}:\n{output[-4000:]}"
     view: dict[str, Any] = json.loads(path.read_text())
     return view
+
+
+def missing_file(reports: Path) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json.loads((reports / "missing.json").read_text())
+    return listed
+
+
+def assert_left_out(output: str, reports: Path, view: dict[str, Any]) -> None:
+    """The hosts without sepcheck roles said so, and are neither measured nor missing."""
+    for name in NO_ROLES:
+        assert f"{name} {LEFT_OUT}" in output, output[-4000:]
+        assert name not in {m["host"] for m in view.get("missing") or []}
+        assert name not in {m["host"] for m in missing_file(reports)}
+        assert name not in measured_from(view)
 
 
 def measured_from(view: dict[str, Any]) -> dict[str, set[str]]:
@@ -143,9 +171,10 @@ def test_a_fleet_audit_finds_the_one_blocked_flow(fleet: Fleet, ansible_tools: P
     done, reports, output = audit(fleet, ansible_tools, "blocked")
     # The play fails because the merged verdict fails, not because a host did.
     assert done.returncode != 0, output[-4000:]
+    assert failed_by_the_merge(output), output[-4000:]
     assert recap(output) == {
-        "localhost": (0, 1),
-        **{h.name: (0, 0) for h in HOSTS},
+        **{h.name: (0, ANY) for h in HOSTS},
+        **{name: (0, 0) for name in NO_ROLES},
     }, output[-4000:]
     for host in HOSTS:
         assert (reports / f"{host.name}.json").is_file(), output[-4000:]
@@ -163,6 +192,32 @@ def test_a_fleet_audit_finds_the_one_blocked_flow(fleet: Fleet, ansible_tools: P
     html = (reports / "site.html").read_text()
     assert BLOCKED in html
     assert BLOCKED in output  # the merge summary the play prints names it
+    assert_left_out(output, reports, view)
+
+
+def test_a_limited_audit_still_merges(fleet: Fleet, ansible_tools: Path) -> None:
+    """--limit filters every play's hosts: the merge still runs, over the hosts of the
+    limit, and the play's exit follows its verdict (fails on the blocked flow, passes
+    without it). A host of the limit without sepcheck roles changes neither."""
+    fleet.firewall(DROP)
+    limit = ",".join([CLIENT.name, *NO_ROLES])
+    done, reports, output = audit(fleet, ansible_tools, "limited", "--limit", limit)
+    assert done.returncode != 0, output[-4000:]
+    assert failed_by_the_merge(output), output[-4000:]
+    view = site_view(reports, output)
+    assert missing_file(reports) == []
+    assert measured_from(view) == {CLIENT.name: CLIENT_FLOWS}
+    assert {f["flow"] for f in view["flows"] if f["verdict"] == "fail"} == {BLOCKED}
+    assert_left_out(output, reports, view)
+
+    fleet.firewall("")
+    done, reports, output = audit(fleet, ansible_tools, "limited-pass", "--limit", limit)
+    assert done.returncode == 0, output[-4000:]
+    view = site_view(reports, output)
+    assert missing_file(reports) == []
+    assert measured_from(view) == {CLIENT.name: CLIENT_FLOWS}
+    assert all(f["verdict"] in ("pass", None) for f in view["flows"]), view["flows"]
+    assert_left_out(output, reports, view)
 
 
 def test_an_unreachable_host_is_a_gap_never_a_pass(fleet: Fleet, ansible_tools: Path) -> None:
@@ -173,7 +228,7 @@ def test_an_unreachable_host_is_a_gap_never_a_pass(fleet: Fleet, ansible_tools: 
     fleet.stop_sshd(GUP)
     done, reports, output = audit(fleet, ansible_tools, "unreachable")
     assert done.returncode != 0, output[-4000:]
-    assert recap(output)["localhost"] == (0, 1), output[-4000:]  # the merge failed it
+    assert failed_by_the_merge(output), output[-4000:]
     assert not (reports / f"{GUP.name}.json").exists()
     view = site_view(reports, output)
     missing = {m["host"]: m for m in view["missing"]}

@@ -102,9 +102,9 @@ def test_arbitrary_messages_with_the_magic_never_decode(rest: bytes) -> None:
 
 
 def test_same_endpoint_reads_mapped_addresses_as_ipv4() -> None:
-    assert beacon.same_endpoint(Endpoint("::ffff:10.0.0.1", 5), Endpoint("10.0.0.1", 5))
-    assert not beacon.same_endpoint(Endpoint("10.0.0.1", 5), Endpoint("10.0.0.1", 6))
-    assert not beacon.same_endpoint(Endpoint("10.0.0.1", 5), Endpoint("10.0.0.2", 5))
+    assert beacon.same_endpoint(Endpoint("::ffff:198.18.0.1", 5), Endpoint("198.18.0.1", 5))
+    assert not beacon.same_endpoint(Endpoint("198.18.0.1", 5), Endpoint("198.18.0.1", 6))
+    assert not beacon.same_endpoint(Endpoint("198.18.0.1", 5), Endpoint("198.18.0.2", 5))
 
 
 def test_tokens_parse_to_a_derived_key() -> None:
