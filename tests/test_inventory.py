@@ -223,7 +223,7 @@ MANAGERS: dict[str, Any] = {"hosts": ["sepm01"], "vars": {"sepcheck_roles": ["ma
     [
         ([], "inv.json: not an inventory: not a JSON object"),
         ({"all": {"children": []}}, "inv.json: the inventory has no hosts"),
-        ({"web": ["a"]}, "inv.json: group web: must be an object with hosts, children and vars"),
+        ({"web": "a"}, "inv.json: group web: must be an object with hosts, children and vars"),
         ({"web": {"hosts": "a"}}, "inv.json: group web: hosts: must be a list of names"),
         ({"web": {"hosts": ["a"], "vars": []}}, "inv.json: sepcheck_roles: no host has a role"),
         (
@@ -310,3 +310,29 @@ def test_a_host_without_roles_is_never_asked_for_an_address() -> None:
         {"bastion": {"ansible_host": "{{ lookup('env', 'BASTION_IP') }}"}},
     )
     assert tomllib.loads(toml_of(data))["roles"]["manager"][0]["hosts"] == ["sepm01"]
+
+
+def test_a_listing_made_in_a_play_reads_as_ansible_inventorys() -> None:
+    """The collection writes the listing from `hostvars` and `groups` inside the play
+    (templates rendered, vault decrypted in memory, only sepcheck's variables kept):
+    groups as flat lists of hosts, as the magic variable has them."""
+    data = {
+        "_meta": {
+            "hostvars": {
+                "sepm01": {"sepcheck_roles": ["manager"], "ansible_host": "198.18.1.10"},
+                "ws01": {"sepcheck_roles": ["client"], "ansible_host": "198.18.2.10"},
+                "ws02": {"sepcheck_roles": ["client"], "ansible_host": "198.18.2.11"},
+                "bastion": {"ansible_host": ""},
+            }
+        },
+        "all": ["sepm01", "ws01", "ws02", "bastion"],
+        "ungrouped": [],
+        "sepm_servers": ["sepm01"],
+        "workstations": ["ws01", "ws02"],
+        "jump": ["bastion"],
+    }
+    roles = tomllib.loads(toml_of(data))["roles"]
+    assert roles["manager"][0]["hosts"] == ["198.18.1.10"]
+    (clients,) = roles["client"]
+    assert clients["hosts"] == ["198.18.2.10", "198.18.2.11"]
+    assert "workstations" in clients["description"]

@@ -123,6 +123,10 @@ def read_inventory(data: object, path: Path | None = None) -> Inventory:
 
 def _group(name: str, value: object, error: Errors) -> _Group:
     where = f"group {name}"
+    if isinstance(value, list):
+        # The shape of Ansible's magic variable `groups` (each group's hosts, children's
+        # included), which the collection writes from inside a play: no vars, no children.
+        value = {"hosts": value}
     if not isinstance(value, dict):
         raise error(where, "must be an object with hosts, children and vars", HINT)
     hosts = _names(value.get("hosts", []), f"{where}: hosts", error)

@@ -168,7 +168,11 @@ def measured_from(view: dict[str, Any]) -> dict[str, set[str]]:
 
 def test_a_fleet_audit_finds_the_one_blocked_flow(fleet: Fleet, ansible_tools: Path) -> None:
     fleet.firewall(DROP)
-    done, reports, output = audit(fleet, ansible_tools, "blocked")
+    # An extra var reaches the topology: the listing is written from inside the play.
+    extra = ("-e", "sepcheck_site_name=from-extra-vars")
+    done, reports, output = audit(fleet, ansible_tools, "blocked", *extra)
+    topology = (reports / "site.toml").read_text()
+    assert 'name = "from-extra-vars"' in topology, topology
     # The play fails because the merged verdict fails, not because a host did.
     assert done.returncode != 0, output[-4000:]
     assert failed_by_the_merge(output), output[-4000:]
