@@ -44,6 +44,7 @@ from sepcheck.catalogue import Catalogue, Entry
 from sepcheck.errors import Location, SepcheckError
 from sepcheck.listen.report import ListenReport
 from sepcheck.model import Role
+from sepcheck.net.beacon import Endpoint
 from sepcheck.report.model import Report
 from sepcheck.results import Verdict
 
@@ -206,9 +207,8 @@ def _received(listen: ListenReport) -> set[tuple[str, int, str]]:
     out: set[tuple[str, int, str]] = set()
     for event in listen.events:
         if event.what in ("probe", "redirected"):
-            address = event.source.address
-            where = f"[{address}]" if ":" in address else address
-            out.add((event.protocol, event.port, f"{where}:{event.source.port}"))
+            seen = Endpoint(event.source.address, event.source.port)
+            out.add((event.protocol, event.port, str(seen)))
     return out
 
 

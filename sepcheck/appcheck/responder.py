@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 from sepcheck.appcheck.finding import AppFinding, Scalar
 from sepcheck.model import Protocol
 from sepcheck.net.app.facts import AppFailure, FailureKind
-from sepcheck.net.beacon import Endpoint
 
 if TYPE_CHECKING:
     from sepcheck.net.beacon_client import Answer
@@ -47,14 +46,6 @@ class ResponderPlan:
     key: bytes
     fingerprint: str
     query_ports: Sequence[int]
-
-
-def _where(endpoint: Endpoint) -> str:
-    return (
-        f"[{endpoint.address}]:{endpoint.port}"
-        if ":" in endpoint.address
-        else (f"{endpoint.address}:{endpoint.port}")
-    )
 
 
 def _finding(ok: bool | None, detail: str, read: dict[str, Scalar]) -> AppFinding:
@@ -98,15 +89,13 @@ async def _tcp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
     except AppFailure as failure:
         return replace(result, app=await _unanswered(result, plan, nonce, failure, wait))
     read: dict[str, Scalar] = {
-        "seen_as": _where(hello.seen_as),
-        "sent_from": _where(hello.sent_from),
+        "seen_as": str(hello.seen_as),
+        "sent_from": str(hello.sent_from),
     }
     detail = f"sepcheck responder on {host}"
     if hello.translation is Translation.ADDRESS:
         read["nat"] = "address"
-        detail += (
-            f"; NAT: it saw {_where(hello.seen_as)}, this host sent from {_where(hello.sent_from)}"
-        )
+        detail += f"; NAT: it saw {hello.seen_as}, this host sent from {hello.sent_from}"
     elif hello.translation is Translation.PORT:
         read["nat"] = "port"
         detail += f"; source port translated ({hello.sent_from.port} -> {hello.seen_as.port})"
@@ -161,11 +150,11 @@ async def _udp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
         nonces.append(sent.nonce)
         if sent.reply is not None:
             hello = sent.reply
-            read = {"seen_as": _where(hello.seen_as), "sent_from": _where(hello.sent_from)}
+            read = {"seen_as": str(hello.seen_as), "sent_from": str(hello.sent_from)}
             detail = f"sepcheck responder on {host}"
             if hello.translation is Translation.ADDRESS:
                 read["nat"] = "address"
-                detail += f"; NAT: it saw {_where(hello.seen_as)}"
+                detail += f"; NAT: it saw {hello.seen_as}"
             return replace(
                 result,
                 state=State.OPEN,
@@ -180,10 +169,10 @@ async def _udp(result: ProbeResult, plan: ResponderPlan, wait: float) -> ProbeRe
     if answer.seen and answer.seen_from is not None:
         received = answer.seen_from
         why = (
-            f"one-way: the responder on {host} received it (from {_where(received)}), its "
+            f"one-way: the responder on {host} received it (from {received}), its "
             "answers did not come back (routing or a stateful firewall on the return path)"
         )
-        read = {"seen_as": _where(received), "one_way": True}
+        read = {"seen_as": str(received), "one_way": True}
         return replace(
             result,
             state=State.OPEN,

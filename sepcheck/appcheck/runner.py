@@ -10,7 +10,7 @@ was interrupted).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -94,29 +94,16 @@ class AppRunner:
         """The responder's confirmation of ``result``, handed on exactly once."""
         timeout = self.settings.timeout
         address = result.address or ""
-        try:
-            async with self._slots:
-                try:
-                    async with asyncio.timeout(timeout * responder.DEADLINE_TRIES):
-                        known = self._answered.get(address, ())
-                        done = await responder.check(result, plan, timeout, known)
-                except TimeoutError:
-                    done = replace(
-                        result, app=_responder_unfinished("no answer in time", "timeout")
-                    )
-        except asyncio.CancelledError:
-            self.add(
-                replace(result, app=_responder_unfinished("the run was interrupted", "interrupted"))
-            )
-            raise
-        except Exception as exc:
-            # As for the application checks: the probe's own result is never lost.
-            done = replace(
-                result, app=_responder_unfinished(f"{type(exc).__name__}: {exc}", "error")
-            )
+        done = await self._guarded(
+            result,
+            # The ports answered so far are read once a slot is free: others may be known.
+            lambda: responder.check(result, plan, timeout, self._answered.get(address, ())),
+            timeout * responder.DEADLINE_TRIES,
+            (responder.CHECK, responder.SERVICE),
+            lambda: _unfinished(responder.CHECK, responder.SERVICE, "no answer in time", "timeout"),
+        )
         if done.app is not None and done.app.ok and done.probe.protocol is Protocol.TCP:
             self._answered.setdefault(address, []).append(done.probe.port)
-        self.add(done)
 
     @property
     def pending(self) -> int:
@@ -124,30 +111,56 @@ class AppRunner:
 
     async def _check(self, result: ProbeResult, check: CheckDef, address: str) -> None:
         probe = result.probe
+
+        async def attempt() -> ProbeResult:
+            finding = await interpret.run(
+                check,
+                probe.host,
+                address,
+                probe.port,
+                user_agent=self.settings.user_agent,
+                known_version=self.settings.versions.get(probe.host),
+            )
+            return replace(result, app=finding)
+
+        await self._guarded(
+            result,
+            attempt,
+            self.settings.timeout,
+            (check.name, check.service),
+            lambda: interpret.timed_out(check, self.settings.timeout),
+        )
+
+    async def _guarded(
+        self,
+        result: ProbeResult,
+        attempt: Callable[[], Awaitable[ProbeResult]],
+        deadline: float,
+        named: tuple[str, str],
+        timed_out: Callable[[], AppFinding],
+    ) -> ProbeResult:
+        """Run ``attempt`` in a slot within ``deadline`` and hand its result on, exactly
+        once whatever happens: past the deadline with ``timed_out()``'s finding; a bug in
+        a client keeps what the probe measured (the port is still open, the finding says
+        the check could not tell, and why); an interrupt hands it on marked, then goes on
+        up. ``named``: the check's name and service, for those findings."""
         try:
             async with self._slots:
                 try:
-                    async with asyncio.timeout(self.settings.timeout):
-                        finding = await interpret.run(
-                            check,
-                            probe.host,
-                            address,
-                            probe.port,
-                            user_agent=self.settings.user_agent,
-                            known_version=self.settings.versions.get(probe.host),
-                        )
+                    async with asyncio.timeout(deadline):
+                        done = await attempt()
                 except TimeoutError:
-                    finding = interpret.timed_out(check, self.settings.timeout)
+                    done = replace(result, app=timed_out())
         except asyncio.CancelledError:
             self.add(
-                replace(result, app=_unfinished(check, "the run was interrupted", "interrupted"))
+                replace(result, app=_unfinished(*named, "the run was interrupted", "interrupted"))
             )
             raise
         except Exception as exc:
-            # A client's bug must not lose what the probe measured: the port is still
-            # open, and the finding says the check could not tell, and why.
-            finding = _unfinished(check, f"the check failed: {type(exc).__name__}: {exc}", "error")
-        self.add(replace(result, app=finding))
+            why = f"the check failed: {type(exc).__name__}: {exc}"
+            done = replace(result, app=_unfinished(*named, why, "error"))
+        self.add(done)
+        return done
 
     async def drain(self) -> None:
         """Wait for every started check (each bounded by the timeout)."""
@@ -170,11 +183,5 @@ _RESPONDER_STATES = {
 (never a refused or ICMP-filtered one: nothing of it reached a listener)."""
 
 
-def _responder_unfinished(why: str, failure: str) -> AppFinding:
-    return AppFinding(
-        responder.CHECK, responder.SERVICE, None, f"not finished: {why}", {"failure": failure}
-    )
-
-
-def _unfinished(check: CheckDef, why: str, failure: str) -> AppFinding:
-    return AppFinding(check.name, check.service, None, f"not finished: {why}", {"failure": failure})
+def _unfinished(name: str, service: str, why: str, failure: str) -> AppFinding:
+    return AppFinding(name, service, None, f"not finished: {why}", {"failure": failure})

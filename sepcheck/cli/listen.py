@@ -223,15 +223,11 @@ def build_job(options: ListenOptions) -> ListenJob:
     )
 
 
-def _source(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def event_line(event: Event) -> str:
     """One line per message seen: 'tcp/8014 from 198.18.1.2:40112 probe answered'."""
     from sepcheck.listen.events import What
 
-    source = _source(event.source.address, event.source.port)
+    source = event.source
     head = f"{event.protocol.value}/{event.port} from {source}"
     if event.what is What.RATE_LIMITED:
         return f"{head} refused by the rate limit"
@@ -240,7 +236,7 @@ def event_line(event: Event) -> str:
         return f"{head} probe for port {event.aimed} {done} (redirected on the way)"
     if event.what is What.QUERY:
         seen = event.seen
-        said = f"seen from {_source(seen.source.address, seen.source.port)}" if seen else "not seen"
+        said = f"seen from {seen.source}" if seen else "not seen"
         about = f" about port {event.aimed}" if event.aimed else ""
         return f"{head} query{about} {done} (its UDP probe {said})"
     return f"{head} probe {done}"

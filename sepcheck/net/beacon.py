@@ -90,6 +90,12 @@ class Endpoint:
     address: str
     port: int
 
+    def __str__(self) -> str:
+        """198.18.1.2:40112, [fd00:1::2]:40112: how reports and lines write an endpoint
+        (the prober's results and the responder's report must write it alike)."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Message:
