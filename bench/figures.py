@@ -39,7 +39,7 @@ def _figures(run: ToolRun, work: Workload) -> dict[str, Any]:
 
 
 def results_table(results: list[dict[str, Any]]) -> Table:
-    table = Table(title="sepcheck vs nmap -T4 (same lab, same run)")
+    table = Table(title="sepcheck vs nmap -T4 (same lab, same run; median s, min-max of the runs)")
     for column in (
         "workload",
         "probes",
@@ -59,8 +59,8 @@ def results_table(results: list[dict[str, Any]]) -> Table:
         table.add_row(
             r["workload"]["name"],
             f"{r['workload']['probes']:,}",
-            f"{ours['seconds']:.2f}",
-            f"{theirs['seconds']:.2f}" if theirs else "-",
+            _seconds(ours),
+            _seconds(theirs) if theirs else "-",
             f"{r['speedup']:.1f}x" if r["speedup"] else "-",
             f"{ours['probes_per_second']:,.0f}",
             f"{theirs['probes_per_second']:,.0f}" if theirs else "-",
@@ -74,3 +74,11 @@ def results_table(results: list[dict[str, Any]]) -> Table:
             str(r["disagreements_with_nmap"]) if theirs else "-",
         )
     return table
+
+
+def _seconds(figures: dict[str, Any]) -> str:
+    """The median, and the spread of the runs when there were several."""
+    runs = figures["all_seconds"]
+    if len(runs) < 2:
+        return f"{figures['seconds']:.2f}"
+    return f"{figures['seconds']:.2f} ({min(runs):.2f}-{max(runs):.2f})"

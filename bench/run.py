@@ -182,7 +182,7 @@ def _run_workload(
         [run_sepcheck(lab, work, folder, options.sepcheck_args) for _ in range(options.repeat)]
     )
     console.print(f"  sepcheck {ours.seconds:.2f} s, {ours.wrong} wrong")
-    if options.no_nmap:
+    if options.no_nmap or not work.nmap:
         return ours, None
     theirs = median([run_nmap(lab, work, folder, raw=options.raw) for _ in range(options.repeat)])
     console.print(f"  nmap     {theirs.seconds:.2f} s, {theirs.wrong} wrong")

@@ -42,7 +42,7 @@ class TimingSettings:
     lossy it really is (small runs)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class RttEstimator:
     srtt: float | None = None
     rttvar: float = 0.0
@@ -93,7 +93,10 @@ class Timing:
         if rtt is None or rtt < 0:
             return
         self.overall.add(rtt, exact)
-        self.hosts.setdefault(address, RttEstimator()).add(rtt, exact)
+        host = self.hosts.get(address)
+        if host is None:
+            host = self.hosts[address] = RttEstimator()
+        host.add(rtt, exact)
 
     def timeout_for(self, address: str) -> float:
         s = self.settings

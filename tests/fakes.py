@@ -221,3 +221,50 @@ class FakeChannel:
 
     def close(self) -> None:
         self.network.channels_closed += 1
+
+
+class FakeScanner:
+    """A scripted network behind the SYN scanner's batch interface (``SynScanner``):
+    answers come back by ticket. ``quiet``: an answer waits unread (as in a raw socket's
+    buffer) and never wakes the engine; only a call to ``answers()`` finds it."""
+
+    def __init__(self, network: FakeNetwork, *, quiet: bool = False) -> None:
+        self.network = network
+        self.quiet = quiet
+        self.on_answer: Callable[[], None] | None = None
+        self.arrived: list[tuple[int, Outcome]] = []
+        self.live: dict[int, FakeTry] = {}
+        self.sent: list[int] = []
+        self.aborted: list[int] = []
+
+    def send_syn(self, ticket: int, address: str, port: int, ttl: int | None) -> None:
+        self.sent.append(ticket)
+
+        def done(outcome: Outcome) -> None:
+            if self.live.pop(ticket, None) is None:
+                return  # expired or aborted: never answered after that
+            self.arrived.append((ticket, outcome))
+            if not self.quiet and self.on_answer is not None:
+                self.on_answer()
+
+        self.live[ticket] = self.network._start(address, port, done)
+
+    def answers(self) -> list[tuple[int, Outcome]]:
+        arrived, self.arrived = self.arrived, []
+        return arrived
+
+    def expire(self, ticket: int) -> Outcome:
+        attempt = self.live.pop(ticket, None)
+        return SILENT if attempt is None else attempt.expire()
+
+    def abort(self, ticket: int) -> None:
+        attempt = self.live.pop(ticket, None)
+        if attempt is not None:
+            self.aborted.append(ticket)
+            attempt.abort()
+
+
+def with_scanner(network: FakeNetwork, *, quiet: bool = False) -> FakeNetwork:
+    """``network`` with a SYN scanner: the engine sends its TCP probes through it."""
+    network.syn_scanner = FakeScanner(network, quiet=quiet)  # type: ignore[attr-defined]
+    return network

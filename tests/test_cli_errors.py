@@ -146,21 +146,3 @@ def test_a_full_reports_folder_is_said_before_probing(tmp_path: Path) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 2, err
     assert "No space left on device" in lines[0]
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="raw sockets need root (CI is root)")
-def test_raw_mode_without_scapy_blames_the_installation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As root the privilege is there: the hint must be about the broken installation, not
-    about becoming root (it used to say both, and name the wrong package)."""
-    from sepcheck.net.raw import packets, privilege
-
-    def missing() -> bytes:
-        raise ImportError("No module named 'scapy'")
-
-    monkeypatch.setattr(packets, "syn_template", missing)
-    problem = privilege.raw_problem()
-    assert problem is not None
-    message, hint = problem
-    assert message == "raw mode needs scapy, which is missing from this installation"
-    assert "reinstall sepcheck" in hint
-    assert "root" not in hint

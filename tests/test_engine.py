@@ -16,7 +16,16 @@ from sepcheck.payloads import load_payloads
 from sepcheck.plan import Probe
 from sepcheck.results import ProbeResult, State
 from sepcheck.timing import RateLimiter, Timing, TimingSettings
-from tests.fakes import OPEN, REFUSED, UDP_REPLY, FakeNetwork, run_virtual
+from tests.fakes import (
+    OPEN,
+    REFUSED,
+    UDP_REPLY,
+    FakeNetwork,
+    FakeScanner,
+    busy,
+    run_virtual,
+    with_scanner,
+)
 
 PAYLOADS = load_payloads()
 
@@ -332,3 +341,81 @@ def test_a_callback_fired_from_inside_expire_settles_nothing() -> None:
         ("198.18.2.3", State.REFUSED, 1),
     ]
     assert len(net.calls) == 2  # no second try: the first one was answered
+
+
+@pytest.mark.parametrize("scanner", [False, True], ids=["tries", "scanner"])
+def test_answers_that_come_in_different_ticks_all_count(scanner: bool) -> None:
+    """Each answer wakes the engine in its own tick; every one of them settles its probe
+    on its first try (an answer appended to a list the engine no longer reads would be
+    lost, and the probe tried again)."""
+    net = FakeNetwork(
+        script={
+            (f"198.18.2.{i}", 1): [Outcome(Seen.OPEN, "syn-ack", None, i / 100)]
+            for i in range(1, 6)
+        }
+    )
+    if scanner:
+        with_scanner(net)
+    results, elapsed = run(net, [probe(f"198.18.2.{i}", 1) for i in range(1, 6)])
+    assert [(r.address, r.state, r.attempts) for r in results] == [
+        (f"198.18.2.{i}", State.OPEN, 1) for i in range(1, 6)
+    ]
+    assert len(net.calls) == 5
+    assert elapsed == pytest.approx(0.05)
+    if scanner:
+        assert len(net.syn_scanner.sent) == 5  # type: ignore[attr-defined]
+
+
+def test_an_answer_waiting_unread_when_its_deadline_passes_counts() -> None:
+    """The loop falls 2 s behind (a slow disk under the sink). Meanwhile one probe's answer
+    reached this host (0.5 s) and its 1 s deadline passed. The engine reads what waits
+    before it judges deadlines: the probe is open on its first try, not silent and retried."""
+    net = with_scanner(
+        FakeNetwork(
+            script={
+                ("198.18.2.1", 1): [Outcome(Seen.OPEN, "syn-ack", None, 0.01)],
+                ("198.18.2.2", 1): [Outcome(Seen.OPEN, "syn-ack", None, 0.5)],
+            }
+        ),
+        quiet=True,  # nothing wakes the engine: only its own ticks read the answers
+    )
+    results: list[ProbeResult] = []
+
+    def add(result: ProbeResult) -> None:
+        if not results:
+            busy(2.0)
+        results.append(result)
+
+    engine = Engine(net, PAYLOADS.datagram, EngineSettings(rate=0))
+
+    async def main() -> None:
+        await engine.run([probe("198.18.2.1", 1), probe("198.18.2.2", 1)], ResultSink(add))
+
+    run_virtual(main)
+    assert [(r.address, r.state, r.attempts) for r in results] == [
+        ("198.18.2.1", State.OPEN, 1),
+        ("198.18.2.2", State.OPEN, 1),
+    ]
+    assert len(net.calls) == 2  # no second try
+    assert results[1].rtt_ms == 500.0
+
+
+def test_cancel_drops_the_scanners_tickets() -> None:
+    net = with_scanner(FakeNetwork())
+    scanner: FakeScanner = net.syn_scanner  # type: ignore[attr-defined]
+    engine = Engine(net, PAYLOADS.datagram, EngineSettings(rate=0, concurrency=4, initial_window=4))
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            engine.run([probe(f"198.18.2.{i}", 1) for i in range(1, 50)], ResultSink(print))
+        )
+        await asyncio.sleep(0.5)  # every SYN is silent: nothing has finished yet
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run_virtual(main)
+    assert len(scanner.sent) == 4
+    assert sorted(scanner.aborted) == sorted(scanner.sent)
+    assert scanner.live == {}
+    assert scanner.on_answer is None  # the engine let go of the scanner

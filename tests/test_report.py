@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from sepcheck.catalogue import Catalogue
@@ -202,3 +204,68 @@ def test_fast_result_record_equals_the_model(catalogue: Catalogue) -> None:
             model = ResultItem.of(result, verdict, note).model_dump(mode="json")
             assert fast == model
             assert list(fast) == list(model)  # same key order in the file
+
+
+_text = st.text(st.characters(codec="utf-8"), max_size=12)
+
+
+@given(
+    host=_text,
+    address=st.none() | _text,
+    reason=_text,
+    detail=_text,
+    reply_from=st.none() | _text,
+    rtt=st.none() | st.floats(0, 1e6, allow_nan=False) | st.integers(0, 10**6),
+    attempts=st.integers(0, 99),
+    ttl=st.none() | st.integers(0, 255),
+    note=_text,
+    state=st.sampled_from(list(State)),
+    verdict=st.sampled_from(["pass", "warn", "fail"]),
+    app=st.booleans(),
+)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_spool_lines_are_what_json_writes_for_the_record(
+    catalogue: Catalogue,
+    host: str,
+    address: str | None,
+    reason: str,
+    detail: str,
+    reply_from: str | None,
+    rtt: float | None,
+    attempts: int,
+    ttl: int | None,
+    note: str,
+    state: State,
+    verdict: str,
+    app: bool,
+) -> None:
+    """The spool's fast lines, byte for byte what json writes for ``result_record``: quotes,
+    backslashes, control characters and any Unicode in every text, numbers of both kinds,
+    every None, a finding or none."""
+    from dataclasses import replace
+
+    from sepcheck.appcheck.finding import AppFinding
+    from sepcheck.report.model import result_record
+    from sepcheck.report.spool import LineWriter
+    from sepcheck.results import Verdict
+
+    topology = topology_from_hosts({Role.MANAGER: ["198.18.2.2"]}, catalogue)
+    plan = build_plan(catalogue, topology, Vantage((Role.CLIENT,)))
+    writer = LineWriter()
+    for probe in list(plan.probes())[:3]:
+        result = ProbeResult(
+            replace(probe, host=host),
+            address,
+            state,
+            reason,
+            reply_from,
+            rtt,
+            attempts,
+            detail,
+            ttl,
+            AppFinding("secars", "SEPM", True, detail, {"status": 200}) if app else None,
+        )
+        expected = json.dumps(
+            result_record(result, Verdict(verdict), note), separators=(",", ":"), ensure_ascii=False
+        )
+        assert writer.line(result, Verdict(verdict), note) == expected + "\n"

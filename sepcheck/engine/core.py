@@ -1,11 +1,19 @@
 """The probe engine: scheduling only. It sends probes concurrently through a backend
 (``net.protocols.Backend``) and tells a sink how each one ended.
 
-Callback-driven for a low cost per probe: probes are pulled lazily from the caller's
-iterable while fewer than the window are in flight; each try is a backend socket plus one
-timer; when it settles (or its deadline passes) the sink hears of it and the next probe is
-pulled. No task, coroutine or future exists per probe, and memory does not grow with the
-size of the run.
+It works in *ticks*, not in callbacks per probe. One coroutine loops: read every answer
+that came in (the backend's callbacks only append to a list and wake it), expire the tries
+whose deadline passed, send what the rate limit and the window allow, hand the finished
+probes to the sink, then sleep until the next answer, deadline or send slot. Deadlines and
+delayed sends live in one heap: no timer, task, coroutine or future exists per probe, and
+memory does not grow with the size of the run (probes are pulled lazily from the caller's
+iterable while fewer than the window are in flight).
+
+Answers are always read before deadlines are judged: when the loop falls behind (a burst,
+a slow disk), an answer that reached this host before the loop got to it still counts,
+instead of turning into silence and a retry. Backends that can send TCP probes without a
+try object each (raw mode's ``SynScanner``) are driven through tickets: the engine hands
+a number with each SYN and reads the answers back as (ticket, outcome) pairs.
 
 Limits, each a small unit of its own: the concurrency window (``window.py``: adaptive, up
 to --concurrency and under the open-file limit), per-destination slots (``slots.py``), and
@@ -20,6 +28,7 @@ turns outcomes into results (``results.probe_result``), ``verdict.py`` judges th
 from __future__ import annotations
 
 import asyncio
+import heapq
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,13 +39,18 @@ from sepcheck.engine.slots import HostSlots
 from sepcheck.engine.window import Window
 from sepcheck.model import Protocol as Transport
 from sepcheck.net.outcome import LocalResourceError, Outcome
-from sepcheck.net.protocols import Backend, Channel, Try
+from sepcheck.net.protocols import Backend, Channel, SynScanner, Try
 from sepcheck.timing import RateLimiter, Timing, TimingSettings
 
 _HEARTBEAT = 0.05
 """Seconds between event-loop lag measurements (adaptive window)."""
 _SHORTAGE_WAIT = 0.01
 """Seconds a try waits after finding no free socket."""
+_REFILL_WAIT = 0.002
+"""Shortest sleep before admitting new probes under the rate limit: at high rates one
+wake-up admits a batch."""
+_EXPIRE, _SEND = 0, 1
+"""What a timed event in the heap does when it falls due."""
 
 
 class Target(Protocol):
@@ -126,17 +140,18 @@ class Engine:
 class _Flight(Generic[P]):
     """One probe in flight: its tries so far and what is pending for it."""
 
-    __slots__ = ("address", "channel", "probe", "serial", "timer", "tries", "try_")
+    __slots__ = ("address", "channel", "probe", "serial", "ticket", "tries", "try_")
 
     def __init__(self, probe: P, address: str) -> None:
         self.probe = probe
         self.address = address
         self.tries = 0
         self.serial = 0
-        """Bumped for each try, so a late callback of an earlier try is ignored."""
+        """Bumped for each try, so a late answer or deadline of an earlier try is ignored."""
         self.try_: Try | None = None
+        self.ticket = 0
+        """The SYN scanner's ticket of the try in flight (0: none)."""
         self.channel: Channel | None = None
-        self.timer: asyncio.TimerHandle | None = None
 
 
 class _Run(Generic[P]):
@@ -146,6 +161,7 @@ class _Run(Generic[P]):
         settings = engine.settings
         self.engine = engine
         self.backend = engine.backend
+        self.scanner: SynScanner | None = getattr(engine.backend, "syn_scanner", None)
         self.timing = engine.timing
         self.source = source
         self.sink = sink
@@ -156,31 +172,114 @@ class _Run(Generic[P]):
         self.in_flight = 0
         self.flights: set[_Flight[P]] = set()
         self.exhausted = False
-        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.events: list[tuple[float, int, int, _Flight[P], int]] = []
+        """Timed events, soonest first: (when, order, _EXPIRE or _SEND, flight, serial)."""
+        self.order = 0
+        self.tickets: dict[int, _Flight[P]] = {}
+        self.next_ticket = 0
+        self.answers: list[tuple[_Flight[P], int, Outcome]] = []
+        """Answers passed to the tries' callbacks since the last tick: (flight, serial)."""
+        self.resolved: list[tuple[P, str | None, str]] = []
+        """Names resolved since the last tick: (probe, address or None, why not)."""
+        self.finished: list[tuple[P, str, Outcome, int]] = []
+        """Probes that ended in this tick, for the sink at its end."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.beat_due = 0.0
-        self.beat: asyncio.TimerHandle | None = None
-        self.refill: asyncio.TimerHandle | None = None
+        self.refill_at = 0.0
+        """Not before this time may new probes be admitted (the rate limit's debt)."""
+        self.waiter: asyncio.Future[None] | None = None
+        self.woken = False
+        """Something arrived since the last tick began (the next sleep is skipped)."""
+        self.failure: BaseException | None = None
 
     # -- driving -------------------------------------------------------------------------
 
     async def go(self) -> None:
-        self._guard(self._fill)
-        self._schedule_beat()
+        if self.scanner is not None:
+            self.scanner.on_answer = self._wake
+        self.beat_due = self.loop.time() + _HEARTBEAT
         try:
-            await self.finished
+            while True:
+                self._tick()
+                if self.exhausted and self.in_flight == 0:
+                    return
+                await self._sleep()
+                if self.failure is not None:
+                    raise self.failure
         finally:
             self._stop()
 
-    def _guard(self, call: Callable[[], None]) -> None:
-        """Run ``call``; an exception ends the run with it (callbacks cannot raise)."""
-        try:
-            call()
-        except BaseException as exc:
-            if not self.finished.done():
-                self.finished.set_exception(exc)
+    def _wake(self) -> None:
+        """Something arrived (an answer, a resolved name): run a tick soon."""
+        self.woken = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    def _fill(self) -> None:
+    async def _sleep(self) -> None:
+        if self.woken:
+            await asyncio.sleep(0)  # let the loop read what else came, then go on
+            return
+        when = self.beat_due
+        if self.events and self.events[0][0] < when:
+            when = self.events[0][0]
+        if not self.exhausted and self.in_flight < self.window.size and self.refill_at < when:
+            when = max(self.refill_at, self.loop.time() + _REFILL_WAIT)
+        self.waiter = waiter = self.loop.create_future()
+        timer = self.loop.call_at(when, self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+    def _tick(self) -> None:
+        self.woken = False
+        now = self.loop.time()
+        if now >= self.beat_due:
+            self.window.beat(now - self.beat_due, self.in_flight)
+            self.beat_due = now + _HEARTBEAT
+        # Answers first: what reached this host before its deadline was looked at counts.
+        self._take_answers()
+        events = self.events
+        while events and events[0][0] <= now:
+            _, _, action, flight, serial = heapq.heappop(events)
+            if flight.serial != serial:
+                continue  # an earlier try's event: that try is over
+            if action == _SEND:
+                self._send(flight)
+            else:
+                self._expire(flight)
+        self._admit_resolved()
+        self._fill(now)
+        self._deliver()
+
+    def _take_answers(self) -> None:
+        if self.scanner is not None:
+            tickets = self.tickets
+            for ticket, outcome in self.scanner.answers():
+                flight = tickets.pop(ticket, None)
+                if flight is not None and flight.ticket == ticket:
+                    flight.ticket = 0
+                    self._settled(flight, outcome)
+        while self.answers:
+            answers, self.answers = self.answers, []
+            for flight, serial, outcome in answers:
+                if flight.serial == serial and flight.try_ is not None:
+                    flight.try_ = None
+                    self._settled(flight, outcome)
+
+    def _deliver(self) -> None:
+        finished, self.finished = self.finished, []
+        settled = self.sink.settled
+        for probe, address, outcome, tries in finished:
+            settled(probe, address, outcome, tries)
+
+    # -- admitting probes ----------------------------------------------------------------
+
+    def _fill(self, now: float) -> None:
+        if now < self.refill_at:
+            return
         while self.in_flight < self.window.size and not self.exhausted:
             # Under a rate limit, a new probe starts only when a send slot is free now:
             # tries already in flight (their retries) take the slots first, probes finish
@@ -188,7 +287,7 @@ class _Run(Generic[P]):
             # can serve (an interrupted run then keeps what it measured).
             wait = self.limiter.ready()
             if wait > 0:
-                self._refill_later(wait)
+                self.refill_at = now + wait
                 break
             probe = next(self.source, None)
             if probe is None:
@@ -196,39 +295,36 @@ class _Run(Generic[P]):
                 break
             self.in_flight += 1
             if probe.address is None:
-                task = self.loop.create_task(self._resolve_then_admit(probe))
+                task = self.loop.create_task(self._resolve(probe))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             else:
                 self._admit(probe, probe.address)
-        if self.exhausted and self.in_flight == 0 and not self.finished.done():
-            self.finished.set_result(None)
 
-    def _refill_later(self, wait: float) -> None:
-        if self.refill is None:
-            # Not sooner than every 2 ms: at high rates one wake-up admits a batch.
-            self.refill = self.loop.call_later(max(wait, 0.002), self._on_refill)
-
-    def _on_refill(self) -> None:
-        self.refill = None
-        self._guard(self._fill)
-
-    async def _resolve_then_admit(self, probe: P) -> None:
+    async def _resolve(self, probe: P) -> None:
         try:
             found = await self.engine.resolver.resolve(probe.host)
             if probe.ipv4_only:
                 found = ipv4_only(found)
             if isinstance(found, str):
-                self.in_flight -= 1
-                self.sink.unresolved(probe, found)
-                self._fill()
-                return
-            self._admit(probe, found[0])
+                self.resolved.append((probe, None, found))
+            else:
+                self.resolved.append((probe, found[0], ""))
+            self._wake()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            if not self.finished.done():
-                self.finished.set_exception(exc)
+            self.failure = exc
+            self._wake()
+
+    def _admit_resolved(self) -> None:
+        resolved, self.resolved = self.resolved, []
+        for probe, address, why in resolved:
+            if address is None:
+                self.in_flight -= 1
+                self.sink.unresolved(probe, why)
+            else:
+                self._admit(probe, address)
 
     def _admit(self, probe: P, address: str) -> None:
         if self.slots.take(address, probe):
@@ -241,54 +337,75 @@ class _Run(Generic[P]):
 
     # -- the life of a try ---------------------------------------------------------------
 
+    def _at(self, when: float, action: int, flight: _Flight[P]) -> None:
+        self.order += 1
+        events = self.events
+        heapq.heappush(events, (when, self.order, action, flight, flight.serial))
+        if len(events) > 4 * self.in_flight + 4096:
+            # Events of finished tries stay until they fall due; past this many, drop
+            # them at once, so memory follows what is in flight, not the send rate.
+            self.events = [e for e in events if e[3].serial == e[4] and e[3] in self.flights]
+            heapq.heapify(self.events)
+
     def _schedule_try(self, flight: _Flight[P]) -> None:
         wait = self.limiter.reserve()
         if wait > 0:
-            flight.timer = self.loop.call_later(wait, self._guard_send, flight)
+            self._at(self.loop.time() + wait, _SEND, flight)
         else:
             self._send(flight)
 
-    def _guard_send(self, flight: _Flight[P]) -> None:
-        self._guard(lambda: self._send(flight))
-
     def _send(self, flight: _Flight[P]) -> None:
-        flight.serial += 1
-        serial = flight.serial
+        serial = flight.serial + 1
         probe = flight.probe
-
-        def done(outcome: Outcome) -> None:
-            if flight.serial == serial and flight.try_ is not None:
-                self._guard(lambda: self._settled(flight, outcome))
-
         try:
             if probe.protocol is Transport.UDP:
                 if flight.channel is None:
                     flight.channel = self.backend.open_udp(flight.address, probe.port, probe.ttl)
-                flight.try_ = flight.channel.send(self.engine.datagram(probe.port), done)
+                flight.try_ = flight.channel.send(
+                    self.engine.datagram(probe.port), self._callback(flight, serial)
+                )
+            elif self.scanner is not None:
+                self.next_ticket += 1
+                ticket = self.next_ticket
+                self.scanner.send_syn(ticket, flight.address, probe.port, probe.ttl)
+                flight.ticket = ticket
+                self.tickets[ticket] = flight
             else:
-                flight.try_ = self.backend.start_tcp(flight.address, probe.port, done, probe.ttl)
+                flight.try_ = self.backend.start_tcp(
+                    flight.address, probe.port, self._callback(flight, serial), probe.ttl
+                )
         except LocalResourceError:
+            # This try never started: it waits for a socket (its rate token is kept).
             self.window.shortage()
-            flight.timer = self.loop.call_later(_SHORTAGE_WAIT, self._guard_send, flight)
+            self._at(self.loop.time() + _SHORTAGE_WAIT, _SEND, flight)
             return
-        flight.timer = self.loop.call_later(
-            self.timing.timeout_for(flight.address), self._guard_expire, flight, serial
-        )
+        flight.serial = serial
+        self._at(self.loop.time() + self.timing.timeout_for(flight.address), _EXPIRE, flight)
 
-    def _guard_expire(self, flight: _Flight[P], serial: int) -> None:
-        if flight.serial != serial or flight.try_ is None:
+    def _callback(self, flight: _Flight[P], serial: int) -> Callable[[Outcome], None]:
+        def done(outcome: Outcome) -> None:
+            # self.answers, not the list of the moment: each tick swaps in a new one.
+            self.answers.append((flight, serial, outcome))
+            self._wake()
+
+        return done
+
+    def _expire(self, flight: _Flight[P]) -> None:
+        if flight.ticket:
+            assert self.scanner is not None
+            ticket, flight.ticket = flight.ticket, 0
+            self.tickets.pop(ticket, None)
+            self._settled(flight, self.scanner.expire(ticket))
             return
         attempt = flight.try_
-        # Whatever expire() finds is its return value; a callback it triggers on the way
-        # must not settle the flight a second time.
+        if attempt is None:
+            return
+        # Whatever expire() finds is its return value; an answer its callback passes on
+        # the way finds ``try_`` cleared and settles nothing a second time.
         flight.try_ = None
-        self._guard(lambda: self._settled(flight, attempt.expire()))
+        self._settled(flight, attempt.expire())
 
     def _settled(self, flight: _Flight[P], outcome: Outcome) -> None:
-        if flight.timer is not None:
-            flight.timer.cancel()
-            flight.timer = None
-        flight.try_ = None
         flight.tries += 1
         if outcome.silent:
             if flight.tries <= self.timing.allowed_retries():
@@ -299,6 +416,7 @@ class _Run(Generic[P]):
         self._finish(flight, outcome)
 
     def _finish(self, flight: _Flight[P], outcome: Outcome) -> None:
+        flight.serial += 1  # its pending events are void
         if flight.channel is not None:
             flight.channel.close()
             flight.channel = None
@@ -308,33 +426,19 @@ class _Run(Generic[P]):
             # The host's slot goes straight to the next probe waiting for it.
             self._start(successor, flight.address)
         self.in_flight -= 1
-        self.sink.settled(flight.probe, flight.address, outcome, flight.tries)
-        self._fill()
-
-    # -- adaptive window -----------------------------------------------------------------
-
-    def _schedule_beat(self) -> None:
-        self.beat_due = self.loop.time() + _HEARTBEAT
-        self.beat = self.loop.call_at(self.beat_due, self._on_beat)
-
-    def _on_beat(self) -> None:
-        self.window.beat(self.loop.time() - self.beat_due, self.in_flight)
-        self._guard(self._fill)
-        if not self.finished.done():
-            self._schedule_beat()
+        self.finished.append((flight.probe, flight.address, outcome, flight.tries))
 
     # -- stopping ------------------------------------------------------------------------
 
     def _stop(self) -> None:
-        if self.beat is not None:
-            self.beat.cancel()
-        if self.refill is not None:
-            self.refill.cancel()
+        if self.scanner is not None:
+            self.scanner.on_answer = None
         for task in list(self.tasks):
             task.cancel()
         for flight in list(self.flights):
-            if flight.timer is not None:
-                flight.timer.cancel()
+            if flight.ticket and self.scanner is not None:
+                self.scanner.abort(flight.ticket)
+                flight.ticket = 0
             if flight.try_ is not None:
                 flight.try_.abort()
                 flight.try_ = None
@@ -342,3 +446,5 @@ class _Run(Generic[P]):
                 flight.channel.close()
                 flight.channel = None
         self.flights.clear()
+        self.tickets.clear()
+        self.events.clear()

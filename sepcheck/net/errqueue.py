@@ -41,11 +41,13 @@ class QueuedError:
         return 6 if self.origin == SO_EE_ORIGIN_ICMP6 else 4
 
 
-def enable(sock: socket.socket) -> None:
-    """Ask the kernel to queue ICMP errors for ``sock`` (Linux only; no-op elsewhere)."""
+def enable(sock: socket.socket, v6: bool | None = None) -> None:
+    """Ask the kernel to queue ICMP errors for ``sock`` (Linux only; no-op elsewhere).
+    ``v6``: the socket's family when the caller knows it (``sock.family`` builds an enum
+    member on every read, a cost paid once per probe)."""
     if not sys.platform.startswith("linux"):
         return
-    if sock.family == socket.AF_INET6:
+    if (sock.family == socket.AF_INET6) if v6 is None else v6:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
     else:
         sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)

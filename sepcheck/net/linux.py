@@ -91,7 +91,7 @@ class TcpTry:
         sock = self.sock = new_socket(address, socket.SOCK_STREAM)
         self.fd = -1
         try:
-            errqueue.enable(sock)
+            errqueue.enable(sock, ":" in address)
             set_ttl(sock, ttl)
             self.sent = time.monotonic()
             err = sock.connect_ex((address, port))

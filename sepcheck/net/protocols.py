@@ -23,6 +23,12 @@ The call-once contract, which the engine relies on instead of checking:
   default. Only the raw backend reads the routers' time-exceeded answers first-hand.
 - ``close()`` releases everything the backend holds; the backend's owner calls it once,
   after the last try.
+
+A backend may also offer a ``syn_scanner`` (raw mode does): TCP probes sent without a try
+object or a callback each, for runs of many thousands of probes. The engine hands a
+ticket (a number) with each SYN and reads the answers back in batches; the same rules
+hold: an answer per ticket at most once, never before ``send_syn`` returns, never after
+``expire`` or ``abort`` of that ticket; failures that say something are answers.
 """
 
 from __future__ import annotations
@@ -50,6 +56,31 @@ class Channel(Protocol):
     def send(self, payload: bytes, done: Done) -> Try: ...
 
     def close(self) -> None: ...
+
+
+class SynScanner(Protocol):
+    """A backend's batch path for TCP probes (see the module's docstring)."""
+
+    on_answer: Callable[[], None] | None
+    """Called (with nothing) when answers are waiting: the engine wakes up to read them."""
+
+    def send_syn(self, ticket: int, address: str, port: int, ttl: int | None) -> None:
+        """Send one SYN now. Raises LocalResourceError when this host is out of buffers;
+        any other failure becomes the ticket's answer."""
+        ...
+
+    def answers(self) -> list[tuple[int, Outcome]]:
+        """Every (ticket, outcome) answered since the last call, after reading all that
+        the kernel holds for us: an answer that arrived before a deadline is never lost
+        to a loop that ran late."""
+        ...
+
+    def expire(self, ticket: int) -> Outcome:
+        """The ticket's deadline passed: a held answer (judged as well as can be), else
+        SILENT. The ticket is forgotten."""
+        ...
+
+    def abort(self, ticket: int) -> None: ...
 
 
 class Backend(Protocol):

@@ -13,7 +13,6 @@ final file.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections import Counter
@@ -35,12 +34,10 @@ from sepcheck.report.model import (
     Summary,
     TopologyRef,
     VantageInfo,
-    result_record,
 )
+from sepcheck.report.spool import LineWriter
 from sepcheck.results import ProbeResult, Stage, Verdict
 from sepcheck.verdict import CERT_WARN_DAYS, FlowSummary, judge, judge_alternatives
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def utc_now() -> str:
@@ -87,6 +84,7 @@ class Collector:
         fd, name = tempfile.mkstemp(prefix=".sepcheck-", suffix=".jsonl", dir=spool_dir)
         self.spool_path = Path(name)
         self.spool: IO[str] = os.fdopen(fd, "w", encoding="utf-8")
+        self.lines = LineWriter()
         self.spools: list[Path] = [self.spool_path]
         """Every spool whose results belong to this run (one per worker)."""
 
@@ -141,7 +139,7 @@ class Collector:
         self.verdicts[verdict.value] += 1
         self.flows[result.probe.flow].add(result, verdict, note, carried)
         try:
-            self.spool.write(_dumps(result_record(result, verdict, note)) + "\n")
+            self.spool.write(self.lines.line(result, verdict, note))
         except OSError as exc:
             raise SpoolError(
                 f"cannot keep the results in {self.spool_path.parent}: {exc.strerror or exc}",

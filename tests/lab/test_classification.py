@@ -558,6 +558,45 @@ def test_a_block_of_clients_mixed(serving_139: Lab, tmp_path: Path, mode: str) -
         served.firewall(RULES)
 
 
+@pytest.mark.parametrize("mode", ["connect", "raw"])
+def test_a_saturated_prober_loses_no_answer(serving_139: Lab, mode: str) -> None:
+    """No rate limit, one process, 4,094 clients x 4 ports sent as fast as the window
+    allows: the answers arrive faster than one process reads them, and each must still
+    count as the answer it is. (Before the engine read every waiting answer ahead of the
+    deadlines, raw mode called 26,762 of 40,960 such probes filtered.)"""
+    code, report, err = sepcheck(
+        serving_139,
+        "--as",
+        "manager",
+        "--client",
+        "198.19.16.0/20",
+        "--feature",
+        "windows_push",
+        "--format",
+        "json",
+        "--mode",
+        mode,
+        "--rate",
+        "0",
+        "--workers",
+        "1",
+    )
+    assert report is not None, err
+    flows = {
+        f["flow"]: f["states"]
+        for f in report["summary"]["flow_results"]
+        if f["destination"] == "client"
+    }
+    assert flows == {
+        "manager-client-push-netbios-ssn": {"open": 4094},
+        "manager-client-push-smb": {"refused": 4094},
+        "manager-client-push-netbios-ns": {"open": 4094},
+        "manager-client-push-netbios-dgm": {"refused": 4094},
+    }
+    assert report["parameters"]["rate"] == 0
+    assert code == 1  # 445 is closed: the push flow fails, rightly
+
+
 def test_a_flipped_rule_is_exactly_one_regression(served: Lab, tmp_path: Path) -> None:
     """Run, block one flow in the router, run again: diff and --baseline report exactly
     that regression, with the right exit codes."""

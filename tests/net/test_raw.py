@@ -7,6 +7,7 @@ import asyncio
 import os
 import select
 import socket
+import time
 
 import pytest
 
@@ -137,3 +138,43 @@ def test_the_kernel_keeps_other_tcp_traffic_off_the_raw_socket(address: str) -> 
     ports, sport = asyncio.run(main())
     assert ports  # the probe's own answer (a RST from port 9) is there
     assert set(ports) == {sport}
+
+
+def test_the_scanner_reads_the_sockets_dry_and_answers_each_ticket_once() -> None:
+    """The engine's batch path: the loop never runs while the answers come in (no reader
+    callback, no wake-up); ``answers()`` still finds them, each under its own ticket, once.
+    A ticket expired before its answer was read is forgotten, answer and all."""
+
+    async def main() -> tuple[list[tuple[int, Outcome]], list[tuple[int, Outcome]], Outcome]:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: the kernel answers RST
+        backend = RawBackend()
+        scanner = backend.syn_scanner
+        woken: list[int] = []
+        scanner.on_answer = lambda: woken.append(1)
+        try:
+            scanner.send_syn(7, "127.0.0.1", listener.getsockname()[1], None)
+            scanner.send_syn(9, "127.0.0.1", closed.getsockname()[1], None)
+            scanner.send_syn(11, "127.0.0.1", listener.getsockname()[1], None)
+            expired = scanner.expire(11)  # its deadline passed before anything was read
+            time.sleep(0.2)  # noqa: ASYNC251 (blocking on purpose: the loop must not run)
+            first = scanner.answers()
+            assert woken  # the scanner wakes the engine when it finds answers
+            return first, scanner.answers(), expired
+        finally:
+            backend.close()
+            listener.close()
+            closed.close()
+
+    first, again, expired = asyncio.run(main())
+    assert expired.silent
+    by_ticket = dict(first)
+    assert sorted(by_ticket) == [7, 9]  # 11 was forgotten with its deadline
+    assert (by_ticket[7].state, by_ticket[7].reason, by_ticket[7].ttl) == (Seen.OPEN, "syn-ack", 64)
+    assert by_ticket[7].rtt_exact
+    assert (by_ticket[9].state, by_ticket[9].reason) == (Seen.REFUSED, "reset")
+    assert by_ticket[9].note == "reset (ttl 64, as the host's own replies)"
+    assert again == []

@@ -14,6 +14,10 @@ socket, so it answers the SYN-ACK with its own RST. That closes the half-open co
 on the target as nmap's SYN scan does; sepcheck does not send a second RST.
 
 RTTs come from the kernel's receive timestamps (SO_TIMESTAMPNS), free of the loop's lag.
+
+The engine sends TCP probes through ``syn_scanner`` (syn.py): no try object handed back,
+no callback per probe, answers read in batches. ``start_tcp`` stays for callers that want
+one try (and for the contract's tests).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sepcheck.net.raw import packets
 from sepcheck.net.raw.dispatch import Matcher
 from sepcheck.net.raw.forged import Forgery
 from sepcheck.net.raw.side import Side
+from sepcheck.net.raw.syn import RawSynScanner
 from sepcheck.net.raw.tries import RawTcpTry, RawUdpChannel
 
 if sys.platform != "linux":  # raw sockets, recvmsg, SO_TIMESTAMPNS, BPF
@@ -42,9 +47,11 @@ class RawBackend:
 
     def __init__(self) -> None:
         self.sides: dict[int, Side] = {}
-        self.forgery = Forgery(self._side)
+        self.forgery = Forgery(self.side)
         self.matcher = Matcher(self.forgery)
         self._poller: Poller | None = None
+        self.syn_scanner = RawSynScanner(self)
+        """The engine's batch path for TCP probes (syn.py)."""
 
     async def resolve(self, name: str, family: int) -> list[str]:
         return await resolve_addresses(name, family)
@@ -52,7 +59,7 @@ class RawBackend:
     def start_tcp(self, address: str, port: int, done: Done, ttl: int | None = None) -> Try:
         def start() -> Try:
             packed = packets.pack_address(address)
-            return RawTcpTry(self.matcher, self._side(packed), address, packed, port, done, ttl)
+            return RawTcpTry(self.matcher, self.side(packed), address, packed, port, done, ttl)
 
         return start_or_settle(start, done)
 
@@ -61,12 +68,13 @@ class RawBackend:
             packed = packets.pack_address(address)
             self._poller = running_poller(self._poller)
             return RawUdpChannel(
-                self.matcher, self._poller, self._side(packed), address, packed, port, ttl
+                self.matcher, self._poller, self.side(packed), address, packed, port, ttl
             )
 
         return open_or_fail(open_channel)
 
     def close(self) -> None:
+        self.syn_scanner.close()
         for side in self.sides.values():
             side.close()
         self.sides.clear()
@@ -78,7 +86,8 @@ class RawBackend:
             self._poller.close()
             self._poller = None
 
-    def _side(self, packed: bytes) -> Side:
+    def side(self, packed: bytes) -> Side:
+        """The raw sockets for ``packed``'s address family, opened on first use."""
         family = socket.AF_INET6 if len(packed) == 16 else socket.AF_INET
         side = self.sides.get(family)
         if side is None:

@@ -38,9 +38,19 @@ class Matcher:
         self.udp_channels: dict[Key, RawUdpChannel] = {}
         """(destination, port, source port) -> the UDP probe's channel."""
 
-    def read_tcp(self, side: Side) -> None:
+    def drain(self, side: Side) -> None:
+        """Read both raw sockets of ``side`` until the kernel holds nothing more for us."""
+        while self.read_tcp(side) == _BATCH:
+            pass
+        while self.drain_icmp(side) == _BATCH:
+            pass
+
+    def read_tcp(self, side: Side) -> int:
+        """Match the TCP segments waiting (at most _BATCH); how many were read."""
         tries = self.tcp_tries
+        read = 0
         for data, extra, sender in side.batch(side.tcp, _BATCH):
+            read += 1
             if side.version == 4:
                 reply = packets.parse_tcp4(data)
             else:
@@ -62,9 +72,13 @@ class Matcher:
                 attempt.settle(
                     Outcome(Seen.OPEN, "syn-ack", attempt.address, rtt, exact, ttl=reply.ttl)
                 )
+        return read
 
-    def drain_icmp(self, side: Side) -> None:
+    def drain_icmp(self, side: Side) -> int:
+        """Match the ICMP messages waiting (at most _BATCH); how many were read."""
+        read = 0
         for data, extra, sender in side.batch(side.icmp, _BATCH):
+            read += 1
             if side.version == 4:
                 reply = packets.parse_icmp4(data)
             else:
@@ -75,6 +89,7 @@ class Matcher:
                 self.forgery.echo_reply(reply.source, reply.echo_id, reply.ttl)
                 continue
             self._icmp_error(side, reply, extra)
+        return read
 
     def _icmp_error(self, side: Side, reply: packets.IcmpReply, extra: Ancillary) -> None:
         dest, proto = reply.quoted_destination, reply.quoted_protocol

@@ -33,14 +33,4 @@ def raw_problem() -> tuple[str, str] | None:
             "--mode connect works without them",
         )
     probe.close()
-    from sepcheck.net.raw import packets
-
-    try:
-        packets.syn_template()
-    except ImportError:
-        # scapy is a dependency of sepcheck: missing, the installation is broken.
-        return (
-            "raw mode needs scapy, which is missing from this installation",
-            "reinstall sepcheck (pip install --force-reinstall sepcheck), or use --mode connect",
-        )
     return None
