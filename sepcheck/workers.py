@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from sepcheck.backends import BackendChoice
 from sepcheck.drive import RunJob, drive
 from sepcheck.entry import STOP_SIGNALS, defer_signals
-from sepcheck.plan import Probe
 from sepcheck.report.collect import Collector
 from sepcheck.results import ProbeResult
 
@@ -59,8 +58,8 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and sys.platform == "linux"
 
 
-def shard_of(probe: Probe, workers: int) -> int:
-    key = probe.address or probe.host
+def shard_of_target(key: str, workers: int) -> int:
+    """The worker of a target (its address, else its name)."""
     return zlib.crc32(key.encode()) % workers
 
 
@@ -106,7 +105,7 @@ def _worker(
             conn.send(("progress", pending))
             pending = 0
 
-    probes = (p for p in job.plan.probes() if shard_of(p, count) == index)
+    probes = job.plan.probes(keep=lambda key: shard_of_target(key, count) == index)
     interrupted = drive(job, probes, sink, job.settings.concurrency, worker=True)
     conn.send(("done", collector.export(), interrupted, pending))
     conn.close()

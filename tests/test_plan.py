@@ -559,3 +559,30 @@ choice = "{0}"
     assert [f.entry.id for f in _plan(write, own, given, Role.CLIENT).flows] == [
         "client-manager-https"
     ]
+
+
+def test_worker_shares_split_the_plan_by_target(write: Write, catalogue: Catalogue) -> None:
+    """Each worker builds only its share: the shares together are the whole plan, once,
+    and every probe toward one target (address, else name) lands in the same share."""
+    from sepcheck.workers import shard_of_target
+
+    topology = load_topology(write("site.toml", FULL), catalogue)
+    plan = build_plan(catalogue, topology, Vantage((Role.MANAGER,)))
+
+    def key(p: Probe) -> tuple[str, str, int, str | None]:
+        return (p.flow, p.protocol.value, p.port, p.address or p.host)
+
+    whole = sorted(map(key, plan.probes()))
+
+    def share_of(index: int) -> list[Probe]:
+        return list(plan.probes(keep=lambda target: shard_of_target(target, 3) == index))
+
+    shares = [share_of(i) for i in range(3)]
+    assert sorted(key(p) for share in shares for p in share) == whole
+    owners: dict[str, set[int]] = {}
+    for i, share in enumerate(shares):
+        assert share  # three shares of 16,000 probes: none is empty
+        for p in share:
+            owners.setdefault(p.address or p.host, set()).add(i)
+    assert all(len(o) == 1 for o in owners.values())
+    assert {tuple(p.also) for p in shares[0]} <= {tuple(p.also) for p in plan.probes()}

@@ -32,6 +32,7 @@ from sepcheck.net.plumbing import (
     RESOURCE_ERRNOS,
     SettledTry,
     connected,
+    failed_start,
     new_socket,
     open_or_fail,
     read_datagram,
@@ -39,7 +40,6 @@ from sepcheck.net.plumbing import (
     resolve_addresses,
     send_datagram,
     set_ttl,
-    start_or_settle,
 )
 from sepcheck.net.poller import Poller, running_poller
 from sepcheck.net.protocols import Channel, Done, Try
@@ -252,7 +252,13 @@ class LinuxBackend:
         return await resolve_addresses(name, family)
 
     def start_tcp(self, address: str, port: int, done: Done, ttl: int | None = None) -> Try:
-        return start_or_settle(lambda: _connect(self._poll(), address, port, done, ttl), done)
+        # start_or_settle's rule, written out: this runs once per probe.
+        try:
+            return _connect(self._poll(), address, port, done, ttl)
+        except LocalResourceError:
+            raise
+        except OSError as exc:
+            return SettledTry(failed_start(exc, udp=False), done)
 
     def open_udp(self, address: str, port: int, ttl: int | None = None) -> Channel:
         return open_or_fail(lambda: UdpChannel(self._poll(), address, port, ttl))

@@ -55,7 +55,11 @@ class Poller:
 
 
 def running_poller(current: Poller | None) -> Poller:
-    """``current`` if it serves the running loop, else a new poller for it."""
+    """``current`` if it serves the running loop, else a new poller for it. Called once
+    per probe: while ``current``'s loop runs, it is the running one (one loop per thread),
+    and asking asyncio which loop runs costs a getpid() system call each time."""
+    if current is not None and not current.closed and current.loop.is_running():
+        return current
     loop = asyncio.get_running_loop()
     if current is None or current.loop is not loop:
         return Poller(loop)

@@ -8,7 +8,7 @@ them is judged by it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,11 +38,20 @@ class FlowPlan:
     def count(self) -> int:
         return sum(spec.count for spec in self.specs)
 
-    def probes(self, spec: HostSpec | None = None, also: tuple[str, ...] = ()) -> Iterator[Probe]:
-        """Probes toward every spec (or only ``spec``), judged also for ``also``."""
+    def probes(
+        self,
+        spec: HostSpec | None = None,
+        also: tuple[str, ...] = (),
+        keep: Callable[[str], bool] | None = None,
+    ) -> Iterator[Probe]:
+        """Probes toward every spec (or only ``spec``), judged also for ``also``; with
+        ``keep``, only those whose target (address, else name) it keeps: a worker
+        process builds its own share, not every probe to throw half away."""
         entry = self.entry
         for item in self.specs if spec is None else (spec,):
             for target in item:
+                if keep is not None and not keep(target.address or target.host):
+                    continue
                 yield Probe(
                     flow=entry.id,
                     source=entry.source,
@@ -113,9 +122,10 @@ class Plan:
                     flows.append(flow)
         return shared
 
-    def probes(self) -> Iterator[Probe]:
+    def probes(self, keep: Callable[[str], bool] | None = None) -> Iterator[Probe]:
         """Flow by flow, host by host (the order people read); a target several flows
-        need is probed once, carrying the others in ``Probe.also``."""
+        need is probed once, carrying the others in ``Probe.also``. ``keep``: see
+        ``FlowPlan.probes``."""
         shared = self.sharing()
         done: set[ProbeKey] = set()
         for flow in self.flows:
@@ -125,4 +135,4 @@ class Plan:
                     continue
                 done.add(key)
                 also = tuple(f.entry.id for f in shared[key] if f is not flow)
-                yield from flow.probes(spec, also)
+                yield from flow.probes(spec, also, keep)
