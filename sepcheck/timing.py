@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _MISS_TARGET = 1e-5
+HOSTS_KEPT = 4096
+"""Destinations whose own RTT estimate is kept at once; others use the run-wide one."""
 _LOSS_SAMPLES = 20
 """Answers needed before the loss estimate is trusted."""
 ASSUMED_LOSS = 1 - 0.95 * 0.95
@@ -93,9 +95,14 @@ class Timing:
         if rtt is None or rtt < 0:
             return
         self.overall.add(rtt, exact)
-        host = self.hosts.get(address)
+        hosts = self.hosts
+        host = hosts.get(address)
         if host is None:
-            host = self.hosts[address] = RttEstimator()
+            if len(hosts) >= HOSTS_KEPT:
+                # The longest-known host goes: its probes are most likely over, and if not,
+                # the run-wide estimate serves it (memory stays flat over 65,000 hosts).
+                del hosts[next(iter(hosts))]
+            host = hosts[address] = RttEstimator()
         host.add(rtt, exact)
 
     def timeout_for(self, address: str) -> float:

@@ -419,3 +419,19 @@ def test_cancel_drops_the_scanners_tickets() -> None:
     assert sorted(scanner.aborted) == sorted(scanner.sent)
     assert scanner.live == {}
     assert scanner.on_answer is None  # the engine let go of the scanner
+
+
+def test_per_host_estimates_are_bounded() -> None:
+    """65,000 destinations must not mean 65,000 estimators: past HOSTS_KEPT the longest-
+    known host is forgotten and served by the run-wide estimate."""
+    from sepcheck.timing import HOSTS_KEPT
+
+    timing = Timing(TimingSettings(min_timeout=0.001, max_timeout=5))
+    timing.observe("first", 0.4, 0, exact=True)
+    for i in range(HOSTS_KEPT + 10):
+        timing.observe(f"h{i}", 0.002, 0, exact=True)
+    assert len(timing.hosts) == HOSTS_KEPT
+    assert "first" not in timing.hosts
+    assert f"h{HOSTS_KEPT + 9}" in timing.hosts
+    # Forgotten, it gets the run-wide estimate, not its own 0.4 s.
+    assert timing.timeout_for("first") == timing.timeout_for("never-seen") < 0.4

@@ -178,3 +178,24 @@ def test_the_scanner_reads_the_sockets_dry_and_answers_each_ticket_once() -> Non
     assert (by_ticket[9].state, by_ticket[9].reason) == (Seen.REFUSED, "reset")
     assert by_ticket[9].note == "reset (ttl 64, as the host's own replies)"
     assert again == []
+
+
+def test_source_addresses_are_remembered_for_a_bounded_number_of_destinations() -> None:
+    from sepcheck.net.raw import packets
+    from sepcheck.net.raw.side import _SOURCES_KEPT, Side
+
+    async def main() -> tuple[int, bytes, bool]:
+        side = Side(socket.AF_INET, lambda _: None, lambda _: None)
+        try:
+            for i in range(_SOURCES_KEPT + 5):
+                address = f"127.0.{i // 250}.{i % 250 + 1}"
+                side.source_for(address, packets.pack_address(address))
+            first = packets.pack_address("127.0.0.1")
+            return len(side.sources), side.source_for("127.0.0.1", first), first in side.sources
+        finally:
+            side.close()
+
+    kept, source, again = asyncio.run(main())
+    assert kept == _SOURCES_KEPT
+    assert source == packets.pack_address("127.0.0.1")  # looked up again after eviction
+    assert again

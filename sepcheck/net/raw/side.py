@@ -26,6 +26,8 @@ ANCILLARY = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(4) + 64
 _TIMESPEC = struct.Struct("=qq")
 _INT = struct.Struct("=i")
 _RECEIVE_BUFFER = 8 << 20
+_SOURCES_KEPT = 4096
+"""Destinations whose source address is remembered (a lookup is one connect())."""
 
 
 class Ancillary:
@@ -110,6 +112,8 @@ class Side:
                 self.router = socket.socket(self.family, socket.SOCK_DGRAM)
             self.router.connect((address, 9))
             found = packets.pack_address(self.router.getsockname()[0])
+            if len(self.sources) >= _SOURCES_KEPT:
+                del self.sources[next(iter(self.sources))]  # asked again if ever needed
             self.sources[packed] = found
         return found
 
