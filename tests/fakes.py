@@ -107,6 +107,8 @@ class FakeTry:
             self.network.total_in_flight -= 1
 
     def expire(self) -> Outcome:
+        if self.network.expire_hook is not None:
+            self.network.expire_hook(self)
         self.network.waits.append(
             (self.address, self.port, round(asyncio.get_running_loop().time() - self.started, 6))
         )
@@ -158,6 +160,11 @@ class FakeNetwork:
     late_callbacks: int = 0
     """Answers passed to the engine after their try had finished (see late_answers)."""
     aborted: int = 0
+    attempts: list[FakeTry] = field(default_factory=list)
+    """Every try started, in order."""
+    expire_hook: Callable[[FakeTry], None] | None = None
+    """Called as a try's deadline is judged, before it looks for an answer (a backend
+    whose expire() reads sockets can pass on other tries' answers on the way)."""
     closed: bool = False
     name: str = "fake"
 
@@ -180,6 +187,7 @@ class FakeNetwork:
         self.max_total_in_flight = max(self.max_total_in_flight, self.total_in_flight)
         self.load.append((loop.time(), self.total_in_flight))
         attempt = FakeTry(self, address, port, loop.time(), done)
+        self.attempts.append(attempt)
         outcomes = self.script.get((address, port), [SILENT])
         self.tries[(address, port)] += 1
         outcome = outcomes[min(self.tries[(address, port)], len(outcomes)) - 1]
@@ -232,7 +240,7 @@ class FakeScanner:
         self.network = network
         self.quiet = quiet
         self.on_answer: Callable[[], None] | None = None
-        self.arrived: list[tuple[int, Outcome]] = []
+        self.arrived: dict[int, Outcome] = {}
         self.live: dict[int, FakeTry] = {}
         self.sent: list[int] = []
         self.aborted: list[int] = []
@@ -243,17 +251,21 @@ class FakeScanner:
         def done(outcome: Outcome) -> None:
             if self.live.pop(ticket, None) is None:
                 return  # expired or aborted: never answered after that
-            self.arrived.append((ticket, outcome))
+            self.arrived[ticket] = outcome
             if not self.quiet and self.on_answer is not None:
                 self.on_answer()
 
         self.live[ticket] = self.network._start(address, port, done)
 
     def answers(self) -> list[tuple[int, Outcome]]:
-        arrived, self.arrived = self.arrived, []
+        arrived = list(self.arrived.items())
+        self.arrived.clear()
         return arrived
 
     def expire(self, ticket: int) -> Outcome:
+        found = self.arrived.pop(ticket, None)
+        if found is not None:
+            return found  # answered since the engine last read the answers
         attempt = self.live.pop(ticket, None)
         return SILENT if attempt is None else attempt.expire()
 

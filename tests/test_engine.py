@@ -22,6 +22,7 @@ from tests.fakes import (
     UDP_REPLY,
     FakeNetwork,
     FakeScanner,
+    FakeTry,
     busy,
     run_virtual,
     with_scanner,
@@ -345,25 +346,63 @@ def test_a_callback_fired_from_inside_expire_settles_nothing() -> None:
 
 @pytest.mark.parametrize("scanner", [False, True], ids=["tries", "scanner"])
 def test_answers_that_come_in_different_ticks_all_count(scanner: bool) -> None:
-    """Each answer wakes the engine in its own tick; every one of them settles its probe
-    on its first try (an answer appended to a list the engine no longer reads would be
-    lost, and the probe tried again)."""
+    """Each answer wakes the engine in its own tick, at its own time (off the heartbeat's
+    50 ms grid), and settles its probe on the first try: an answer appended to a list
+    the engine no longer reads would be lost and the probe tried again; an engine that
+    only looked on its heartbeats would deliver late."""
+    rtts = {1: 0.007, 2: 0.013, 3: 0.021, 4: 0.034, 5: 0.047}
     net = FakeNetwork(
         script={
-            (f"198.18.2.{i}", 1): [Outcome(Seen.OPEN, "syn-ack", None, i / 100)]
-            for i in range(1, 6)
+            (f"198.18.2.{i}", 1): [Outcome(Seen.OPEN, "syn-ack", None, rtt)]
+            for i, rtt in rtts.items()
         }
     )
     if scanner:
         with_scanner(net)
-    results, elapsed = run(net, [probe(f"198.18.2.{i}", 1) for i in range(1, 6)])
-    assert [(r.address, r.state, r.attempts) for r in results] == [
-        (f"198.18.2.{i}", State.OPEN, 1) for i in range(1, 6)
-    ]
+    delivered: list[tuple[str | None, State, int, float]] = []
+
+    def add(result: ProbeResult) -> None:
+        now = asyncio.get_running_loop().time()
+        delivered.append((result.address, result.state, result.attempts, now))
+
+    engine = Engine(net, PAYLOADS.datagram, EngineSettings(rate=0))
+
+    async def main() -> None:
+        await engine.run([probe(f"198.18.2.{i}", 1) for i in rtts], ResultSink(add))
+
+    run_virtual(main)
+    assert [d[:3] for d in delivered] == [(f"198.18.2.{i}", State.OPEN, 1) for i in rtts]
+    assert [d[3] for d in delivered] == pytest.approx(list(rtts.values()))
     assert len(net.calls) == 5
-    assert elapsed == pytest.approx(0.05)
     if scanner:
         assert len(net.syn_scanner.sent) == 5  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("scanner", [False, True], ids=["tries", "scanner"])
+def test_an_answer_passed_on_while_deadlines_are_judged_counts(scanner: bool) -> None:
+    """Judging one try's deadline can read a socket that holds another try's answer (raw
+    mode: a UDP try's expire() drains the ICMP socket; a reference TTL settles held
+    resets). When that other try's own deadline falls in the same tick, its answer must
+    win over silence. Found in review: both paths retried it and then called it filtered."""
+    answer = Outcome(Seen.OPEN, "syn-ack", None, 0.2)
+    net = FakeNetwork()  # every try silent by script
+
+    def hook(expiring: FakeTry) -> None:
+        firsts = [t for t in net.attempts if t.address == "198.18.2.1"]
+        if expiring.address == "198.18.2.1" and len(firsts) == 1:
+            other = next(t for t in net.attempts if t.address == "198.18.2.2")
+            if not other.finished:
+                other._end()
+                other.done(answer)
+
+    net.expire_hook = hook
+    if scanner:
+        with_scanner(net)
+    results, _ = run(net, [probe("198.18.2.1", 1), probe("198.18.2.2", 1)])
+    by_address = {r.address: (r.state, r.attempts) for r in results}
+    assert by_address["198.18.2.2"] == (State.OPEN, 1)
+    assert by_address["198.18.2.1"] == (State.FILTERED, 2)
+    assert [c[0] for c in net.calls].count("198.18.2.2") == 1  # never tried again
 
 
 def test_an_answer_waiting_unread_when_its_deadline_passes_counts() -> None:
@@ -401,23 +440,32 @@ def test_an_answer_waiting_unread_when_its_deadline_passes_counts() -> None:
 
 
 def test_cancel_drops_the_scanners_tickets() -> None:
+    """Cancelled while retries are in flight: exactly the tickets still live are aborted,
+    each once (the first tries' tickets expired earlier and are not)."""
     net = with_scanner(FakeNetwork())
     scanner: FakeScanner = net.syn_scanner  # type: ignore[attr-defined]
-    engine = Engine(net, PAYLOADS.datagram, EngineSettings(rate=0, concurrency=4, initial_window=4))
+    timing = TimingSettings(initial_timeout=0.2, max_timeout=0.2, retries=3)
+    engine = Engine(
+        net,
+        PAYLOADS.datagram,
+        EngineSettings(rate=0, concurrency=4, initial_window=4, timing=timing),
+    )
+    live: set[int] = set()
 
     async def main() -> None:
         task = asyncio.create_task(
             engine.run([probe(f"198.18.2.{i}", 1) for i in range(1, 50)], ResultSink(print))
         )
-        await asyncio.sleep(0.5)  # every SYN is silent: nothing has finished yet
+        await asyncio.sleep(0.3)  # every SYN is silent: first tries expired, retries live
+        live.update(scanner.live)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     run_virtual(main)
-    assert len(scanner.sent) == 4
-    assert sorted(scanner.aborted) == sorted(scanner.sent)
-    assert scanner.live == {}
+    assert len(scanner.sent) == 8  # 4 first tries, 4 retries
+    assert len(live) == 4
+    assert sorted(scanner.aborted) == sorted(live)
     assert scanner.on_answer is None  # the engine let go of the scanner
 
 

@@ -125,6 +125,9 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.timing = Timing(self.settings.timing)
         self.resolver = Resolver(backend, self.settings.family)
+        self.tickets = 0
+        """The last SYN scanner ticket handed out: numbers are never reused across this
+        engine's runs (a trace runs many on one backend)."""
 
     async def run(
         self, probes: Iterable[P], sink: Sink[P], *, concurrency: int | None = None
@@ -140,7 +143,7 @@ class Engine:
 class _Flight(Generic[P]):
     """One probe in flight: its tries so far and what is pending for it."""
 
-    __slots__ = ("address", "channel", "probe", "serial", "ticket", "tries", "try_")
+    __slots__ = ("address", "answer", "channel", "probe", "serial", "ticket", "tries", "try_")
 
     def __init__(self, probe: P, address: str) -> None:
         self.probe = probe
@@ -149,6 +152,8 @@ class _Flight(Generic[P]):
         self.serial = 0
         """Bumped for each try, so a late answer or deadline of an earlier try is ignored."""
         self.try_: Try | None = None
+        self.answer: Outcome | None = None
+        """The answer its try passed on, until a tick (or its deadline) takes it."""
         self.ticket = 0
         """The SYN scanner's ticket of the try in flight (0: none)."""
         self.channel: Channel | None = None
@@ -176,9 +181,9 @@ class _Run(Generic[P]):
         """Timed events, soonest first: (when, order, _EXPIRE or _SEND, flight, serial)."""
         self.order = 0
         self.tickets: dict[int, _Flight[P]] = {}
-        self.next_ticket = 0
-        self.answers: list[tuple[_Flight[P], int, Outcome]] = []
-        """Answers passed to the tries' callbacks since the last tick: (flight, serial)."""
+        self.answers: list[_Flight[P]] = []
+        """Flights whose try passed on an answer (kept in ``_Flight.answer``) since the
+        last tick."""
         self.resolved: list[tuple[P, str | None, str]] = []
         """Names resolved since the last tick: (probe, address or None, why not)."""
         self.finished: list[tuple[P, str, Outcome, int]] = []
@@ -264,10 +269,12 @@ class _Run(Generic[P]):
                     self._settled(flight, outcome)
         while self.answers:
             answers, self.answers = self.answers, []
-            for flight, serial, outcome in answers:
-                if flight.serial == serial and flight.try_ is not None:
+            for flight in answers:
+                answer = flight.answer
+                if answer is not None:  # None: its deadline took it first
+                    flight.answer = None
                     flight.try_ = None
-                    self._settled(flight, outcome)
+                    self._settled(flight, answer)
 
     def _deliver(self) -> None:
         finished, self.finished = self.finished, []
@@ -343,9 +350,10 @@ class _Run(Generic[P]):
         heapq.heappush(events, (when, self.order, action, flight, flight.serial))
         if len(events) > 4 * self.in_flight + 4096:
             # Events of finished tries stay until they fall due; past this many, drop
-            # them at once, so memory follows what is in flight, not the send rate.
-            self.events = [e for e in events if e[3].serial == e[4] and e[3] in self.flights]
-            heapq.heapify(self.events)
+            # them at once, so memory follows what is in flight, not the send rate. In
+            # place: a tick may be walking this very list.
+            events[:] = [e for e in events if e[3].serial == e[4] and e[3] in self.flights]
+            heapq.heapify(events)
 
     def _schedule_try(self, flight: _Flight[P]) -> None:
         wait = self.limiter.reserve()
@@ -365,9 +373,9 @@ class _Run(Generic[P]):
                     self.engine.datagram(probe.port), self._callback(flight, serial)
                 )
             elif self.scanner is not None:
-                self.next_ticket += 1
-                ticket = self.next_ticket
+                ticket = self.engine.tickets + 1
                 self.scanner.send_syn(ticket, flight.address, probe.port, probe.ttl)
+                self.engine.tickets = ticket
                 flight.ticket = ticket
                 self.tickets[ticket] = flight
             else:
@@ -384,9 +392,13 @@ class _Run(Generic[P]):
 
     def _callback(self, flight: _Flight[P], serial: int) -> Callable[[Outcome], None]:
         def done(outcome: Outcome) -> None:
-            # self.answers, not the list of the moment: each tick swaps in a new one.
-            self.answers.append((flight, serial, outcome))
-            self._wake()
+            # The answer waits on the flight: its own deadline, judged later in the same
+            # tick (another try's expire() can read answers on the way), takes it from
+            # there. self.answers, not the list of the moment: each tick swaps in a new one.
+            if flight.serial == serial and flight.try_ is not None and flight.answer is None:
+                flight.answer = outcome
+                self.answers.append(flight)
+                self._wake()
 
         return done
 
@@ -400,9 +412,15 @@ class _Run(Generic[P]):
         attempt = flight.try_
         if attempt is None:
             return
+        flight.try_ = None
+        answer = flight.answer
+        if answer is not None:
+            # Answered earlier in this tick (after the answers were taken): that counts.
+            flight.answer = None
+            self._settled(flight, answer)
+            return
         # Whatever expire() finds is its return value; an answer its callback passes on
         # the way finds ``try_`` cleared and settles nothing a second time.
-        flight.try_ = None
         self._settled(flight, attempt.expire())
 
     def _settled(self, flight: _Flight[P], outcome: Outcome) -> None:

@@ -76,8 +76,9 @@ class SynScanner(Protocol):
         ...
 
     def expire(self, ticket: int) -> Outcome:
-        """The ticket's deadline passed: a held answer (judged as well as can be), else
-        SILENT. The ticket is forgotten."""
+        """The ticket's deadline passed: its answer if one came since ``answers()`` was
+        last called, else a held answer (judged as well as can be), else SILENT. The
+        ticket is forgotten."""
         ...
 
     def abort(self, ticket: int) -> None: ...

@@ -218,3 +218,51 @@ def test_trace_a_catalogue_flow(served: Lab, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "is not one of its destinations" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_each_destination_gets_its_own_source_address(served: Lab) -> None:
+    """The client reaches 127.0.0.1 from 127.0.0.1 and the server from 198.18.1.2: every
+    SYN must be checksummed over its own route's source, whichever destination came
+    first (a reused route-lookup socket once kept the first one: the server then dropped
+    every SYN for a bad checksum, and the probe read as filtered)."""
+    code = (
+        "import asyncio, socket\n"
+        "from sepcheck.net.raw import packets\n"
+        "from sepcheck.net.raw.side import Side\n"
+        "async def main():\n"
+        "    side = Side(socket.AF_INET, lambda _: None, lambda _: None)\n"
+        "    try:\n"
+        "        for address in ('127.0.0.1', '198.18.2.2', '198.18.1.1'):\n"
+        "            found = side.source_for(address, packets.pack_address(address))\n"
+        "            print(address, packets.unpack_address(found))\n"
+        "    finally:\n"
+        "        side.close()\n"
+        "asyncio.run(main())\n"
+    )
+    done = served.exec(sys.executable, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [
+        "127.0.0.1 127.0.0.1",
+        "198.18.2.2 198.18.1.2",
+        "198.18.1.1 198.18.1.2",
+    ]
+    # End to end: the first SYN of the run goes to 127.0.0.1, the next to the server.
+    _, report, err = sepcheck(
+        served,
+        "--as",
+        "client",
+        "--manager",
+        "127.0.0.1",
+        "--manager",
+        "198.18.2.2",
+        "--mode",
+        "raw",
+        "--format",
+        "json",
+    )
+    assert report is not None, err
+    http = [r for r in report["results"] if r["port"] == 8014]
+    assert [(r["address"], r["state"]) for r in http] == [
+        ("127.0.0.1", "refused"),
+        ("198.18.2.2", "open"),
+    ]

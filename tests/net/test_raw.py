@@ -199,3 +199,58 @@ def test_source_addresses_are_remembered_for_a_bounded_number_of_destinations() 
     assert kept == _SOURCES_KEPT
     assert source == packets.pack_address("127.0.0.1")  # looked up again after eviction
     assert again
+
+
+def test_an_answer_read_before_its_ticket_expires_is_the_tickets() -> None:
+    """Within one tick, judging other deadlines can read the raw sockets (a UDP try's
+    expire() drains the ICMP socket): an answer read that way, then its own ticket's
+    deadline in the same tick, returns the answer, once; answers() no longer has it."""
+
+    async def main() -> tuple[Outcome, list[tuple[int, Outcome]]]:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        backend = RawBackend()
+        scanner = backend.syn_scanner
+        try:
+            scanner.send_syn(3, "127.0.0.1", listener.getsockname()[1], None)
+            time.sleep(0.2)  # noqa: ASYNC251 (blocking on purpose: the loop must not run)
+            for side in backend.sides.values():
+                backend.matcher.drain(side)  # read by someone else's deadline
+            return scanner.expire(3), scanner.answers()
+        finally:
+            backend.close()
+            listener.close()
+
+    expired, later = asyncio.run(main())
+    assert (expired.state, expired.reason) == (Seen.OPEN, "syn-ack")
+    assert later == []
+
+
+def test_a_held_answer_leaves_no_trace_once_its_try_is_over() -> None:
+    """A host whose resets can never be judged (no open port, echo dropped): each try
+    holds its reset until its deadline. Expired or settled, it must not stay in the
+    Forgery's waiting lists, or a long run keeps every such try."""
+    from types import SimpleNamespace
+
+    from sepcheck.net.raw import packets
+    from sepcheck.net.raw.forged import Forgery
+    from sepcheck.net.raw.tries import Pending
+
+    icmp = SimpleNamespace(sendto=lambda data, target: len(data))
+    forgery = Forgery(lambda packed: SimpleNamespace(version=4, icmp=icmp))  # type: ignore[arg-type, return-value]
+    matcher = SimpleNamespace(forgery=forgery)
+    packed = packets.pack_address("198.18.2.2")
+    reset = Outcome(Seen.REFUSED, "reset", "198.18.2.2", 0.001, ttl=63)
+    tries = [Pending(matcher, "198.18.2.2", packed) for _ in range(3)]  # type: ignore[arg-type]
+    heard: list[Outcome] = []
+    for attempt in tries:
+        attempt.done = heard.append
+        forgery.closed(attempt, reset)
+    assert len(forgery.waiting[packed]) == 3
+    first = tries[0]._take_held()  # its deadline: judged without a reference
+    assert "cannot tell" in (first.note or "")
+    tries[1].settle(reset)
+    assert forgery.waiting == {packed: [tries[2]]}
+    tries[2]._take_held()
+    assert forgery.waiting == {}

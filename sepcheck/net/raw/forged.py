@@ -87,6 +87,16 @@ class Forgery:
             if held is not None and attempt.done is not None:
                 attempt.settle(self.judged(held, attempt.address, ttl))
 
+    def release(self, attempt: Pending) -> None:
+        """``attempt`` no longer waits (settled, expired, aborted)."""
+        waiting = self.waiting.get(attempt.packed)
+        if waiting is None:
+            return
+        with contextlib.suppress(ValueError):
+            waiting.remove(attempt)
+        if not waiting:
+            del self.waiting[attempt.packed]
+
     def echo_reply(self, source: bytes, echo_id: int, ttl: int) -> None:
         """An echo reply arrived: a reference TTL when it answers one of our requests."""
         if echo_id == self.ident and source in self.pinged:

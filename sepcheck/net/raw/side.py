@@ -64,8 +64,6 @@ class Side:
         self.family = family
         self.version = 4 if family == socket.AF_INET else 6
         self.sources: dict[bytes, bytes] = {}
-        self.router: socket.socket | None = None
-        """A UDP socket whose connect() asks the kernel's routes for a source address."""
         self.tcp_ttl: int | None = None
         opened: list[socket.socket] = []
         try:
@@ -105,13 +103,12 @@ class Side:
         (which sends nothing)."""
         found = self.sources.get(packed)
         if found is None:
-            # One socket, connected again for each destination: a socket per
-            # destination cost a socket() and a close() more each, a tenth of a SYN's
-            # whole cost in a large run.
-            if self.router is None:
-                self.router = socket.socket(self.family, socket.SOCK_DGRAM)
-            self.router.connect((address, 9))
-            found = packets.pack_address(self.router.getsockname()[0])
+            # A new socket each time: a UDP socket keeps the source address of its
+            # first connect(), so one reused socket would checksum every SYN over the
+            # first destination's source (caught in review, and by tests/lab/test_raw.py).
+            with socket.socket(self.family, socket.SOCK_DGRAM) as route:
+                route.connect((address, 9))
+                found = packets.pack_address(route.getsockname()[0])
             if len(self.sources) >= _SOURCES_KEPT:
                 del self.sources[next(iter(self.sources))]  # asked again if ever needed
             self.sources[packed] = found
@@ -147,5 +144,3 @@ class Side:
                 self.loop.remove_reader(sock.fileno())
             sock.close()
         self.holder.close()
-        if self.router is not None:
-            self.router.close()

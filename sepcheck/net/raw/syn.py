@@ -55,7 +55,7 @@ class _Syn(RawTcpTry):
         if self.done is None:
             return
         self.done = None
-        self.held = None
+        self._unhold()
         self._forget()
         scanner = self.scanner
         del scanner.syns[self.ticket]
@@ -69,11 +69,12 @@ class RawSynScanner:
         self.backend = backend
         self.syns: dict[int, _Syn] = {}
         """Tickets in flight."""
-        self.ready: list[tuple[int, Outcome]] = []
+        self.ready: dict[int, Outcome] = {}
+        """Answers not yet taken by the engine, by ticket."""
         self.on_answer: Callable[[], None] | None = None
 
     def answer(self, ticket: int, outcome: Outcome) -> None:
-        self.ready.append((ticket, outcome))
+        self.ready[ticket] = outcome
         if self.on_answer is not None:
             self.on_answer()
 
@@ -93,14 +94,22 @@ class RawSynScanner:
     def answers(self) -> list[tuple[int, Outcome]]:
         for side in list(self.backend.sides.values()):
             self.backend.matcher.drain(side)
-        ready, self.ready = self.ready, []
+        ready = list(self.ready.items())
+        self.ready.clear()
         return ready
 
     def expire(self, ticket: int) -> Outcome:
+        # Answered since the engine last took the answers (the deadlines of one tick
+        # read sockets on the way: a UDP try's expire() drains the ICMP socket): that
+        # answer is the ticket's.
+        found = self.ready.pop(ticket, None)
+        if found is not None:
+            return found
         syn = self.syns.pop(ticket, None)
         return SILENT if syn is None else syn.expire()
 
     def abort(self, ticket: int) -> None:
+        self.ready.pop(ticket, None)
         syn = self.syns.pop(ticket, None)
         if syn is not None:
             syn.abort()

@@ -61,7 +61,7 @@ class Pending:
 
     def settle(self, outcome: Outcome) -> None:
         done, self.done = self.done, None
-        self.held = None
+        self._unhold()
         self._forget()
         if done is not None:
             done(outcome)
@@ -71,10 +71,17 @@ class Pending:
 
     def _take_held(self) -> Outcome:
         held = self.held
-        self.held = None
+        self._unhold()
         if held is None:
             return SILENT
         return self.matcher.forgery.judged(held, self.address, None)
+
+    def _unhold(self) -> None:
+        """Drop a held answer, and the Forgery's note of it (hosts that never give a
+        reference TTL would otherwise keep every try that waited for one)."""
+        if self.held is not None:
+            self.held = None
+            self.matcher.forgery.release(self)
 
 
 class RawTcpTry(Pending):
@@ -121,7 +128,7 @@ class RawTcpTry(Pending):
 
     def abort(self) -> None:
         self.done = None
-        self.held = None
+        self._unhold()
         self._forget()
 
 
@@ -164,7 +171,7 @@ class RawUdpChannel(Pending):
 
     def send(self, payload: bytes, done: Done) -> Try:
         self.done = None
-        self.held = None
+        self._unhold()
         self._mark_sent()
         refused = send_datagram(self.sock, payload)
         if refused is not None:
@@ -214,7 +221,7 @@ class RawUdpChannel(Pending):
 
     def close(self) -> None:
         self.done = None
-        self.held = None
+        self._unhold()
         self.matcher.udp_channels.pop(self.key, None)
         if self.fd != -1:
             self.poller.unwatch(self.fd, False, closing=True)
