@@ -51,13 +51,20 @@ def test_udp_answer_found_at_the_deadline_is_returned_once() -> None:
     assert (outcome.state, outcome.reason, outcome.ttl) == (Seen.OPEN, "udp-response", 64)
 
 
+def _listening_and_closed() -> tuple[socket.socket, socket.socket]:
+    """A listening socket on loopback, and a bound one that does not listen (the kernel
+    answers its SYNs with RST)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    return listener, closed
+
+
 def test_tcp_reset_and_syn_ack_with_a_reference_ttl() -> None:
     async def main() -> list[Outcome]:
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))  # bound, not listening: the kernel answers RST
+        listener, closed = _listening_and_closed()
         backend = RawBackend()
         loop = asyncio.get_running_loop()
         try:
@@ -146,11 +153,7 @@ def test_the_scanner_reads_the_sockets_dry_and_answers_each_ticket_once() -> Non
     A ticket expired before its answer was read is forgotten, answer and all."""
 
     async def main() -> tuple[list[tuple[int, Outcome]], list[tuple[int, Outcome]], Outcome]:
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))  # bound, not listening: the kernel answers RST
+        listener, closed = _listening_and_closed()
         backend = RawBackend()
         scanner = backend.syn_scanner
         woken: list[int] = []
