@@ -41,7 +41,7 @@ class QueuedError:
         return 6 if self.origin == SO_EE_ORIGIN_ICMP6 else 4
 
 
-def enable(sock: socket.socket, v6: bool | None = None) -> None:
+def enable(sock: socket.SocketType, v6: bool | None = None) -> None:
     """Ask the kernel to queue ICMP errors for ``sock`` (Linux only; no-op elsewhere).
     ``v6``: the socket's family when the caller knows it (``sock.family`` builds an enum
     member on every read, a cost paid once per probe)."""
@@ -74,7 +74,7 @@ def parse(data: bytes) -> QueuedError | None:
     return QueuedError(number, origin, icmp_type, code, _offender(data[_EE.size :]))
 
 
-def read(sock: socket.socket) -> QueuedError | None:
+def read(sock: socket.SocketType) -> QueuedError | None:
     """Pop one queued error from ``sock``, or None when the queue is empty."""
     if not sys.platform.startswith("linux"):  # spelt out: mypy --platform reads it
         return None

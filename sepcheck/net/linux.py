@@ -1,12 +1,13 @@
 """The Linux backend (the default there): non-blocking sockets on the backend's own epoll set.
 
-One socket per TCP try, one per UDP probe (reused across its retries so a late reply
-still counts). No stream objects, no coroutine and no future per probe: a try is a socket
-and a callback, and the engine owns the timer. That keeps the per-probe cost low enough
-for tens of thousands of probes a second (see bench/). Linux-only features it uses, each
-for a reason: its own epoll set (``poller.py``: one epoll_ctl per socket), the error queue
-(``errqueue.py``: who sent an ICMP error, without privileges), TCP_INFO (the kernel's RTT)
-and SOCK_NONBLOCK. ``portable.py`` is the same job with what every platform has.
+The engine sends its TCP probes through ``syn_scanner`` (``linux_scan.py``): a connect()
+per ticket, answers read in batches, no object or callback per probe. ``start_tcp`` stays
+for callers that want one try at a time (``TcpTry``); both judge a socket with the same
+code (``connects.py``). One socket per UDP probe (reused across its retries so a late
+reply still counts). Linux-only features it uses, each for a reason: its own epoll set
+(``poller.py``: one epoll_ctl per socket), the error queue (``errqueue.py``: who sent an
+ICMP error, without privileges), TCP_INFO (the kernel's RTT) and SOCK_NONBLOCK.
+``portable.py`` is the same job with what every platform has.
 
 Why a busy event loop cannot turn an open port into "filtered" here: the kernel completes
 the TCP handshake (and queues UDP replies and ICMP errors) whether or not the loop is
@@ -20,23 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import struct
 import sys
 import time
 
 from sepcheck.net import errqueue
-from sepcheck.net.classify import errno_outcome, icmp_outcome
-from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome, Seen
+from sepcheck.net.connects import expire_tcp, from_queue, settle_tcp
+from sepcheck.net.linux_scan import ConnectScanner
+from sepcheck.net.outcome import SILENT, LocalResourceError, Outcome
 from sepcheck.net.plumbing import (
     IN_PROGRESS,
-    RESOURCE_ERRNOS,
     SettledTry,
-    connected,
     failed_start,
     new_socket,
     open_or_fail,
     read_datagram,
-    reset_on_close,
     resolve_addresses,
     send_datagram,
     set_ttl,
@@ -47,31 +45,7 @@ from sepcheck.net.protocols import Channel, Done, Try
 if sys.platform != "linux":  # epoll, the error queue, TCP_INFO
     raise ImportError("the linux backend needs Linux")
 
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
-_TCPI_RTT = struct.Struct("=I")
-_TCPI_RTT_OFFSET = 68  # struct tcp_info: tcpi_rtt, in microseconds (Linux)
 _SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
-
-
-def _kernel_rtt(sock: socket.socket) -> float | None:
-    """The RTT the kernel measured on this connection, in seconds (Linux only)."""
-    if _TCP_INFO is None:
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
-    except OSError:
-        return None
-    if len(info) < _TCPI_RTT_OFFSET + 4:
-        return None
-    (micros,) = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)
-    return micros / 1e6 if micros else None
-
-
-def _from_queue(sock: socket.socket, rtt: float | None) -> Outcome | None:
-    queued = errqueue.read(sock)
-    if queued is None or not queued.from_icmp:
-        return None
-    return icmp_outcome(queued.ip_version, queued.icmp_type, queued.icmp_code, queued.offender, rtt)
 
 
 class TcpTry:
@@ -104,13 +78,13 @@ class TcpTry:
             return
         # Settled at once: connected (loopback can), or refused by the local stack (no
         # route, a local firewall): nothing came back over the network.
-        self.settled = self._settle(err, time.monotonic() - self.sent, immediate=True)
+        self.settled = settle_tcp(sock, address, err, time.monotonic() - self.sent, immediate=True)
 
     def _ready(self) -> None:
         self.poller.unwatch(self.fd, True, closing=True)
         self.fd = -1
         err = self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
-        outcome = self._settle(err, time.monotonic() - self.sent)
+        outcome = settle_tcp(self.sock, self.address, err, time.monotonic() - self.sent)
         # Silence here is a local shortage (RESOURCE_ERRNOS): no answer, so no ``done``;
         # the try stays silent until ``expire()`` and the engine tries again.
         if not outcome.silent:
@@ -122,41 +96,13 @@ class TcpTry:
             return SILENT  # already settled and reported
         self.poller.unwatch(self.fd, True, closing=True)
         self.fd = -1
-        err = self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
-        if err:
-            return self._settle(err, time.monotonic() - self.sent)
-        if not connected(self.sock):
-            self.sock.close()
-            return SILENT  # still connecting: nothing came back in time
-        # Connected while the loop was busy: open; the RTT is the kernel's or unknown.
-        return self._settle(0, None)
+        return expire_tcp(self.sock, self.address, self.sent)
 
     def abort(self) -> None:
         if self.fd != -1:
             self.poller.unwatch(self.fd, True, closing=True)
             self.fd = -1
         self.sock.close()
-
-    def _settle(self, err: int, rtt: float | None, *, immediate: bool = False) -> Outcome:
-        sock = self.sock
-        try:
-            if not err:
-                reset_on_close(sock)
-                kernel = _kernel_rtt(sock)
-                if kernel is not None:
-                    return Outcome(Seen.OPEN, "syn-ack", self.address, kernel, rtt_exact=True)
-                return Outcome(Seen.OPEN, "syn-ack", self.address, rtt)
-            if err in RESOURCE_ERRNOS:
-                if immediate:
-                    raise LocalResourceError(err, "local resources exhausted")
-                return SILENT
-            if not immediate:
-                queued = _from_queue(sock, rtt)
-                if queued is not None:
-                    return queued
-            return errno_outcome(err, None if immediate else rtt, udp=False, arrived=not immediate)
-        finally:
-            sock.close()
 
 
 class UdpChannel:
@@ -214,7 +160,7 @@ class UdpChannel:
             self.fd = -1
 
     def _check(self, elapsed: float) -> Outcome:
-        queued = _from_queue(self.sock, elapsed)
+        queued = from_queue(self.sock, elapsed)
         if queued is not None:
             with contextlib.suppress(OSError):  # clear the pending socket error too
                 self.sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
@@ -238,12 +184,16 @@ class LinuxBackend:
 
     def __init__(self) -> None:
         self._poller: Poller | None = None
+        self.syn_scanner = ConnectScanner()
+        """The engine's batch path for TCP probes (linux_scan.py); ``start_tcp`` stays
+        for callers that want one try at a time."""
 
     def _poll(self) -> Poller:
         self._poller = running_poller(self._poller)
         return self._poller
 
     def close(self) -> None:
+        self.syn_scanner.close()
         if self._poller is not None:
             self._poller.close()
             self._poller = None

@@ -5,7 +5,6 @@ started."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import socket
 import struct
@@ -48,7 +47,7 @@ def new_socket(address: str, kind: socket.SocketKind) -> socket.socket:
     return sock
 
 
-def set_ttl(sock: socket.socket, ttl: int | None) -> None:
+def set_ttl(sock: socket.SocketType, ttl: int | None) -> None:
     """Send with this TTL (IPv6: hop limit); None keeps the system's default."""
     if ttl is None:
         return
@@ -79,15 +78,17 @@ def send_datagram(sock: socket.socket, payload: bytes) -> Outcome | None:
     return None
 
 
-def reset_on_close(sock: socket.socket) -> None:
+def reset_on_close(sock: socket.SocketType) -> None:
     """Make close() of a connected probe socket send RST: no TIME_WAIT pile-up on our side
     over thousands of probes (the other outcomes send nothing on close). Every platform
     has SO_LINGER; a failure only costs a TIME_WAIT."""
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 (not contextlib.suppress: this runs once per open port)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+    except OSError:
+        pass
 
 
-def connected(sock: socket.socket) -> bool:
+def connected(sock: socket.SocketType) -> bool:
     """Has this socket's connect() completed? (getpeername fails until it has.)"""
     try:
         sock.getpeername()

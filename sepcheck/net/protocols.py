@@ -24,9 +24,10 @@ The call-once contract, which the engine relies on instead of checking:
 - ``close()`` releases everything the backend holds; the backend's owner calls it once,
   after the last try.
 
-A backend may also offer a ``syn_scanner`` (raw mode does): TCP probes sent without a try
-object or a callback each, for runs of many thousands of probes. The engine hands a
-ticket (a number) with each SYN and reads the answers back in batches; the same rules
+A backend may also offer a ``syn_scanner`` (raw mode does, and the Linux backend, whose
+connect() sends the SYN): TCP probes sent without a try object or a callback each, for
+runs of many thousands of probes. The engine hands a ticket (a number) with each SYN and
+reads the answers back in batches; the same rules
 hold: an answer per ticket at most once, never before ``send_syn`` returns, never after
 ``expire`` or ``abort`` of that ticket; failures that say something are answers.
 """

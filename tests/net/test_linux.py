@@ -8,6 +8,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -213,3 +214,171 @@ def test_errno_table_covers_windows_and_posix() -> None:
     assert classify_errno(errno.ECONNREFUSED, arrived=True) == (Seen.REFUSED, "conn-refused")
     assert classify_errno(errno.ENETUNREACH) == (Seen.FILTERED, "net-unreach")
     assert classify_errno(errno.EHOSTUNREACH) == (Seen.FILTERED, "host-unreach")
+
+
+# -- the batch path (linux_scan.py): what the engine uses for TCP -------------------------
+
+
+def test_the_scanner_reads_the_sockets_dry_and_answers_each_ticket_once(tcp_listener: int) -> None:
+    """The loop never runs while the answers come in (no reader callback, no wake-up):
+    ``answers()`` still finds them, each under its own ticket, once. A ticket whose
+    deadline is judged first gets what its socket says then (loopback: connected), and
+    is gone from the answers."""
+
+    async def main() -> tuple[list[tuple[int, Outcome]], list[tuple[int, Outcome]], Outcome]:
+        backend = LinuxBackend()
+        scanner = backend.syn_scanner
+        try:
+            scanner.send_syn(7, "127.0.0.1", tcp_listener, None)
+            scanner.send_syn(9, "127.0.0.1", closed_port(socket.SOCK_STREAM), None)
+            scanner.send_syn(11, "127.0.0.1", tcp_listener, None)
+            time.sleep(0.2)  # noqa: ASYNC251 (blocking on purpose: the loop must not run)
+            expired = scanner.expire(11)
+            return scanner.answers(), scanner.answers(), expired
+        finally:
+            backend.close()
+
+    first, again, expired = asyncio.run(main())
+    by_ticket = dict(first)
+    assert sorted(by_ticket) == [7, 9]
+    assert (by_ticket[7].state, by_ticket[7].reason) == (Seen.OPEN, "syn-ack")
+    assert by_ticket[7].rtt_exact  # the kernel's RTT, not the 0.2 s the loop slept
+    assert by_ticket[7].rtt is not None
+    assert by_ticket[7].rtt < 0.2
+    assert (by_ticket[9].state, by_ticket[9].reason) == (Seen.REFUSED, "conn-refused")
+    assert (expired.state, expired.reason) == (Seen.OPEN, "syn-ack")
+    assert again == []
+
+
+def test_the_scanner_wakes_the_engine_while_it_listens() -> None:
+    """The loop watches the scanner's epoll set while ``on_answer`` is set, and only
+    then: an answer (here a closed port's RST) wakes the engine."""
+
+    async def main() -> tuple[int, list[tuple[int, Outcome]], bool]:
+        backend = LinuxBackend()
+        scanner = backend.syn_scanner
+        woken = asyncio.Event()
+        scanner.on_answer = woken.set
+        try:
+            scanner.send_syn(1, "127.0.0.1", closed_port(socket.SOCK_STREAM), None)
+            await asyncio.wait_for(woken.wait(), 2)
+            answers = scanner.answers()
+            scanner.on_answer = None  # the loop stops watching
+            watched = scanner.epoll.fileno() in _readers(asyncio.get_running_loop())
+            return len(answers), answers, watched
+        finally:
+            backend.close()
+
+    count, answers, watched = asyncio.run(main())
+    assert count == 1
+    assert answers[0][0] == 1
+    assert answers[0][1].state is Seen.REFUSED
+    assert not watched
+
+
+def _readers(loop: asyncio.AbstractEventLoop) -> set[int]:
+    selector = getattr(loop, "_selector", None)
+    if selector is None:
+        return set()
+    return {key.fd for key in selector.get_map().values()}
+
+
+def test_the_scanner_answers_what_this_host_said_at_once() -> None:
+    """A try that cannot start (here a malformed address) is answered under its ticket,
+    never raised; expiring that ticket returns the answer once."""
+
+    async def main() -> tuple[Outcome, list[tuple[int, Outcome]]]:
+        backend = LinuxBackend()
+        scanner = backend.syn_scanner
+        try:
+            scanner.send_syn(4, "not-an-address", 80, None)
+            return scanner.expire(4), scanner.answers()
+        finally:
+            backend.close()
+
+    expired, later = asyncio.run(main())
+    assert (expired.state, expired.reason) == (Seen.FILTERED, "local-error")
+    assert later == []
+
+
+def test_the_scanner_raises_a_local_shortage_and_aborts_cleanly(
+    tcp_listener: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors is the engine's to wait out (LocalResourceError), not an
+    answer; an aborted ticket's socket is closed and never answered."""
+    from sepcheck.net import linux_scan
+    from sepcheck.net.outcome import LocalResourceError
+
+    async def main() -> tuple[bool, int, list[tuple[int, Outcome]]]:
+        backend = LinuxBackend()
+        scanner = backend.syn_scanner
+        try:
+            scanner.send_syn(1, "127.0.0.1", tcp_listener, None)
+            sock = scanner.live[1][1]
+            scanner.abort(1)
+            time.sleep(0.1)  # noqa: ASYNC251
+            after_abort = scanner.answers()
+
+            def no_descriptors(*_: object) -> socket.socket:
+                raise OSError(errno.EMFILE, "Too many open files")
+
+            monkeypatch.setattr(linux_scan, "_SOCKET", no_descriptors)
+            try:
+                scanner.send_syn(2, "127.0.0.1", tcp_listener, None)
+            except LocalResourceError:
+                raised = True
+            else:
+                raised = False
+            return raised, sock.fileno(), after_abort
+        finally:
+            backend.close()
+
+    raised, fileno, after_abort = asyncio.run(main())
+    assert raised
+    assert fileno == -1  # closed
+    assert after_abort == []
+
+
+def test_the_engine_sends_tcp_probes_through_the_scanner(
+    tcp_listener: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's TCP probes over the Linux backend take the batch path: one try
+    object per probe (start_tcp) is what it replaced."""
+    from sepcheck.engine import Engine, EngineSettings
+
+    def no_tries(*_: object, **__: object) -> None:
+        raise AssertionError("start_tcp called: the batch path was not used")
+
+    monkeypatch.setattr(LinuxBackend, "start_tcp", no_tries)
+    closed = closed_port(socket.SOCK_STREAM)
+
+    class Probe:
+        def __init__(self, port: int) -> None:
+            self.host = self.address = "127.0.0.1"
+            self.port = port
+            self.ttl = None
+            self.ipv4_only = False
+            from sepcheck.model import Protocol
+
+            self.protocol = Protocol.TCP
+
+    ended: dict[int, Outcome] = {}
+
+    class Sink:
+        def settled(self, probe: Probe, address: str, outcome: Outcome, tries: int) -> None:
+            ended[probe.port] = outcome
+
+        def unresolved(self, probe: Probe, why: str) -> None:
+            raise AssertionError(why)
+
+    async def main() -> None:
+        backend = LinuxBackend()
+        try:
+            engine = Engine(backend, lambda _port: b"", EngineSettings(rate=0))
+            await engine.run([Probe(tcp_listener), Probe(closed)], Sink())
+        finally:
+            backend.close()
+
+    asyncio.run(main())
+    assert ended[tcp_listener].state is Seen.OPEN
+    assert ended[closed].state is Seen.REFUSED
