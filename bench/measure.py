@@ -54,12 +54,18 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def run_measured(lab: Lab, args: list[str], *, timeout: float) -> tuple[float, float, int]:
-    """Run ``args`` in the client namespace; wall seconds, peak RSS (MB), exit status.
+def run_measured(
+    lab: Lab, args: list[str], *, timeout: float, memory: bool = False
+) -> tuple[float, float, int]:
+    """Run ``args`` in the client namespace; wall seconds, peak PSS (MB; 0 unless
+    ``memory``), exit status.
 
     Peak memory is the largest PSS sum over the tool's whole process tree (sepcheck's
-    workers count), sampled every 10 ms. (ru_maxrss would be wrong twice over: it is per process,
-    and a child forked from this big benchmark process inherits its high-water mark.)"""
+    workers count), sampled every 10 ms. (ru_maxrss would be wrong twice over: it is per
+    process, and a child forked from this big benchmark process inherits its high-water
+    mark.) Sampling costs CPU (psutil reads each process's smaps): on two cores it slowed a
+    two-worker sepcheck run by about 15% and nmap's one process not at all, so runs that
+    are timed are not sampled; the memory figure comes from a run of its own."""
     with tempfile.TemporaryFile("w+") as log:
         started = time.monotonic()
         process = subprocess.Popen(
@@ -68,13 +74,20 @@ def run_measured(lab: Lab, args: list[str], *, timeout: float) -> tuple[float, f
             stderr=log,
             cwd=ROOT,
         )
-        root = psutil.Process(process.pid)
         peak = 0
-        while process.poll() is None:
-            peak = max(peak, _tree_rss(root))
-            if time.monotonic() - started > timeout:
+        if memory:
+            root = psutil.Process(process.pid)
+            while process.poll() is None:
+                peak = max(peak, _tree_rss(root))
+                if time.monotonic() - started > timeout:
+                    process.kill()
+                time.sleep(0.01)
+        else:
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
                 process.kill()
-            time.sleep(0.01)
+                process.wait()
         elapsed = time.monotonic() - started
         code = process.returncode
         if code not in (0, 1):
@@ -128,12 +141,14 @@ def disagreements(*, ours: ToolRun, theirs: ToolRun) -> int:
     )
 
 
-def median(runs: list[ToolRun]) -> ToolRun:
-    """The run with the median time; misclassifications and memory are the worst seen,
-    so repeating never hides an error."""
+def median(runs: list[ToolRun], memory: ToolRun | None = None) -> ToolRun:
+    """The run with the median time; misclassifications are the worst seen over every
+    run (``memory`` too), so repeating never hides an error; the peak memory is the
+    memory run's (timed runs are not sampled, see run_measured)."""
     ordered = sorted(runs, key=lambda r: r.seconds)
     middle = ordered[len(ordered) // 2]
-    middle.wrong = max(r.wrong for r in runs)
-    middle.peak_pss_mb = max(r.peak_pss_mb for r in runs)
+    everything = [*runs, memory] if memory is not None else runs
+    middle.wrong = max(r.wrong for r in everything)
+    middle.peak_pss_mb = max(r.peak_pss_mb for r in everything)
     middle.all_seconds = [round(r.seconds, 3) for r in runs]
     return middle

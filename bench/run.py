@@ -173,18 +173,24 @@ def _run_in_lab(
 def _run_workload(
     lab: Lab, work: Workload, folder: Path, options: Options, console: Console
 ) -> tuple[ToolRun, ToolRun | None]:
-    """sepcheck, then nmap (unless --no-nmap), each ``--repeat`` times: the median runs."""
+    """sepcheck, then nmap (unless --no-nmap), each ``--repeat`` times unsampled (the median
+    run's time is the figure) and once more with its memory sampled (run_measured)."""
     console.print(
         f"[bold]{work.name}[/]: {work.hosts:,} hosts x "
         f"{len(work.tcp) + len(work.udp)} ports = {work.probes:,} probes"
     )
+    extra = options.sepcheck_args
     ours = median(
-        [run_sepcheck(lab, work, folder, options.sepcheck_args) for _ in range(options.repeat)]
+        [run_sepcheck(lab, work, folder, extra) for _ in range(options.repeat)],
+        run_sepcheck(lab, work, folder, extra, memory=True),
     )
     console.print(f"  sepcheck {ours.seconds:.2f} s, {ours.wrong} wrong")
     if options.no_nmap or not work.nmap:
         return ours, None
-    theirs = median([run_nmap(lab, work, folder, raw=options.raw) for _ in range(options.repeat)])
+    theirs = median(
+        [run_nmap(lab, work, folder, raw=options.raw) for _ in range(options.repeat)],
+        run_nmap(lab, work, folder, raw=options.raw, memory=True),
+    )
     console.print(f"  nmap     {theirs.seconds:.2f} s, {theirs.wrong} wrong")
     return ours, theirs
 

@@ -44,7 +44,9 @@ def bench_catalogue(folder: Path, work: Workload) -> Path:
     return path
 
 
-def run_sepcheck(lab: Lab, work: Workload, folder: Path, extra: list[str]) -> ToolRun:
+def run_sepcheck(
+    lab: Lab, work: Workload, folder: Path, extra: list[str], *, memory: bool = False
+) -> ToolRun:
     report = folder / f"sepcheck-{work.name}.json"
     args = [
         sys.executable,
@@ -63,13 +65,15 @@ def run_sepcheck(lab: Lab, work: Workload, folder: Path, extra: list[str]) -> To
         str(report),
         *extra,
     ]
-    seconds, rss, _ = run_measured(lab, args, timeout=3600)
+    seconds, rss, _ = run_measured(lab, args, timeout=3600, memory=memory)
     data = json.loads(report.read_text())
     found = {(r["address"], r["protocol"], r["port"]): r["state"] for r in data["results"]}
     return compare(tool="sepcheck", seconds=seconds, rss=rss, found=found, work=work)
 
 
-def run_nmap(lab: Lab, work: Workload, folder: Path, *, raw: bool = False) -> ToolRun:
+def run_nmap(
+    lab: Lab, work: Workload, folder: Path, *, raw: bool = False, memory: bool = False
+) -> ToolRun:
     out = folder / f"nmap-{work.name}.xml"
     scans = ([("-sS" if raw else "-sT")] if work.tcp else []) + (["-sU"] if work.udp else [])
     ports = ",".join([f"T:{p}" for p in work.tcp] + [f"U:{p}" for p in work.udp])
@@ -77,7 +81,7 @@ def run_nmap(lab: Lab, work: Workload, folder: Path, *, raw: bool = False) -> To
     targets = folder / f"targets-{work.name}.txt"
     targets.write_text("".join(f"{IPv4Address(int(BASE) + i)}\n" for i in range(work.hosts)))
     args = ["nmap", "-n", "-Pn", *scans, "-T4", "-p", ports, "-oX", str(out), "-iL", str(targets)]
-    seconds, rss, _ = run_measured(lab, args, timeout=7200)
+    seconds, rss, _ = run_measured(lab, args, timeout=7200, memory=memory)
     found: dict[tuple[str, str, int], str] = {}
     for host in ET.parse(out).iter("host"):
         address = host.find("address")

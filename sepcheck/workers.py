@@ -84,6 +84,7 @@ def _worker(
     count: int,
     conn: multiprocessing.connection.Connection,
     parent: int,
+    progress: bool,
 ) -> None:
     # The parent decides when to stop (it sends SIGTERM): a terminal's Ctrl-C reaches the
     # whole process group, and a second one must not cut a spool line in half here.
@@ -106,7 +107,10 @@ def _worker(
             pending = 0
 
     probes = job.plan.probes(keep=lambda key: shard_of_target(key, count) == index)
-    interrupted = drive(job, probes, sink, job.settings.concurrency, worker=True)
+    # Nobody shows progress (--no-progress, no terminal): no message per 256 probes.
+    add = sink if progress else collector.add
+
+    interrupted = drive(job, probes, add, job.settings.concurrency, worker=True)
     conn.send(("done", collector.export(), interrupted, pending))
     conn.close()
 
@@ -138,7 +142,9 @@ def run_workers(
     for index in range(count):
         parent_end, child_end = context.Pipe(duplex=False)
         process = context.Process(
-            target=_worker, args=(share, index, count, child_end, os.getpid()), daemon=True
+            target=_worker,
+            args=(share, index, count, child_end, os.getpid(), on_progress is not None),
+            daemon=True,
         )
         process.start()
         child_end.close()

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sepcheck.catalogue import Catalogue, load_catalogue
 from sepcheck.errors import TopologyError
-from sepcheck.model import Expect, Protocol, Role
+from sepcheck.model import Expect, Protocol, Role, Severity
 from sepcheck.plan import Plan, Probe, SkipReason, Vantage, build_plan, infer_vantage
 from sepcheck.topology import load_topology
 
@@ -586,3 +588,65 @@ def test_worker_shares_split_the_plan_by_target(write: Write, catalogue: Catalog
             owners.setdefault(p.address or p.host, set()).add(i)
     assert all(len(o) == 1 for o in owners.values())
     assert {tuple(p.also) for p in shares[0]} <= {tuple(p.also) for p in plan.probes()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    flow=st.text(max_size=20),
+    host=st.text(max_size=40),
+    address=st.none() | st.ip_addresses().map(str),
+    spec=st.text(max_size=40),
+    port=st.integers(0, 65535),
+    protocol=st.sampled_from(list(Protocol)),
+    source=st.sampled_from(list(Role)),
+    destination=st.sampled_from(list(Role)),
+    expect=st.sampled_from(list(Expect)),
+    severity=st.sampled_from(list(Severity)),
+    group=st.none() | st.text(max_size=10),
+    also=st.tuples() | st.tuples(st.text(max_size=10)),
+    ipv4_only=st.booleans(),
+)
+def test_a_stamped_probe_is_the_probe_init_builds(
+    flow: str,
+    host: str,
+    address: str | None,
+    spec: str,
+    port: int,
+    protocol: Protocol,
+    source: Role,
+    destination: Role,
+    expect: Expect,
+    severity: Severity,
+    group: str | None,
+    also: tuple[str, ...],
+    ipv4_only: bool,
+) -> None:
+    """The plan builds its probes by copying a template's fields (``stamp``): the result
+    must be the very value ``Probe(...)`` builds, field for field, hash and all, and as
+    frozen."""
+    from sepcheck.plan.probe import stamp
+
+    built = Probe(
+        flow=flow,
+        source=source,
+        destination=destination,
+        host=host,
+        address=address,
+        spec=spec,
+        protocol=protocol,
+        port=port,
+        expect=expect,
+        severity=severity,
+        group=group,
+        also=also,
+        ipv4_only=ipv4_only,
+    )
+    template = dataclasses.replace(built, host="template", address=None, spec="")
+    stamped = stamp(template, host, address, spec)
+    assert type(stamped) is Probe
+    assert stamped == built
+    assert hash(stamped) == hash(built)
+    assert dataclasses.astuple(stamped) == dataclasses.astuple(built)
+    assert template.host == "template"  # the template is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stamped.host = "x"  # type: ignore[misc]

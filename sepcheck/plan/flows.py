@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sepcheck.hosts import HostSpec
 from sepcheck.model import Protocol
-from sepcheck.plan.probe import Probe
+from sepcheck.plan.probe import Probe, stamp
 from sepcheck.plan.skips import Skipped, SkipReason
 from sepcheck.plan.targets import spec_key
 from sepcheck.plan.vantage import Vantage
@@ -48,25 +48,26 @@ class FlowPlan:
         ``keep``, only those whose target (address, else name) it keeps: a worker
         process builds its own share, not every probe to throw half away."""
         entry = self.entry
+        template = Probe(
+            flow=entry.id,
+            source=entry.source,
+            destination=entry.destination,
+            host="",
+            address=None,
+            spec="",
+            protocol=entry.protocol,
+            port=self.port,
+            expect=entry.expect,
+            severity=entry.severity,
+            group=self.group,
+            also=also,
+            ipv4_only=entry.ipv4_only,
+        )
         for item in self.specs if spec is None else (spec,):
             for target in item:
                 if keep is not None and not keep(target.address or target.host):
                     continue
-                yield Probe(
-                    flow=entry.id,
-                    source=entry.source,
-                    destination=entry.destination,
-                    host=target.host,
-                    address=target.address,
-                    spec=target.spec,
-                    protocol=entry.protocol,
-                    port=self.port,
-                    expect=entry.expect,
-                    severity=entry.severity,
-                    group=self.group,
-                    also=also,
-                    ipv4_only=entry.ipv4_only,
-                )
+                yield stamp(template, target.host, target.address, target.spec)
 
 
 ProbeKey = tuple[Protocol, int, tuple[object, ...]]

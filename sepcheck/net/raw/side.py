@@ -106,9 +106,14 @@ class Side:
             # A new socket each time: a UDP socket keeps the source address of its
             # first connect(), so one reused socket would checksum every SYN over the
             # first destination's source (caught in review, and by tests/lab/test_raw.py).
-            with socket.socket(self.family, socket.SOCK_DGRAM) as route:
+            # The C socket type, not socket.socket: this runs once per destination, and
+            # the Python wrapper's creation and close cost more than the route lookup.
+            route = socket.SocketType(self.family, socket.SOCK_DGRAM)
+            try:
                 route.connect((address, 9))
                 found = packets.pack_address(route.getsockname()[0])
+            finally:
+                route.close()
             if len(self.sources) >= _SOURCES_KEPT:
                 del self.sources[next(iter(self.sources))]  # asked again if ever needed
             self.sources[packed] = found

@@ -1,0 +1,68 @@
+"""Worker processes (workers.py) as the parent sees them: their progress, when it is
+shown."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sepcheck.backends import choose
+from sepcheck.catalogue import load_catalogue
+from sepcheck.engine import EngineSettings
+from sepcheck.model import Role
+from sepcheck.plan import Vantage, build_plan
+from sepcheck.report.model import TopologyRef, VantageInfo
+from sepcheck.results import Stage
+from sepcheck.run import run_check
+from sepcheck.topology import load_topology
+from sepcheck.workers import WORKER_SHARE
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="workers fork (Linux)")
+
+
+CATALOGUE = """schema = 1
+[[entry]]
+id = "manager-client-tcp9"
+row = 0
+protocol = "tcp"
+port = 9
+source = "manager"
+destination = "client"
+purpose = "a closed port on loopback"
+configurable = true
+versions = "all"
+"""
+
+
+def test_workers_tell_a_parent_that_shows_progress_how_far_they_are(
+    write: Callable[[str, str], Path],
+) -> None:
+    """Loopback clients (refused at once): the progress a parent hears adds up to the
+    plan, in several steps from each worker, not one total at the end."""
+    site = write(
+        "site.toml",
+        'sep_version = "14.3 RU8"\n[roles.client]\nhosts = ["127.0.0.1-127.0.11.254"]\n',
+    )
+    catalogue = load_catalogue(write("catalogue.toml", CATALOGUE))
+    plan = build_plan(catalogue, load_topology(site, catalogue), Vantage((Role.MANAGER,)))
+    assert plan.total > 2 * WORKER_SHARE  # two workers, each with several steps
+    heard: list[int] = []
+    run = run_check(
+        plan=plan,
+        backend=choose(False),
+        datagram=lambda _port: b"",
+        settings=EngineSettings(rate=0),
+        stage=Stage.OPERATIONAL,
+        vantage=VantageInfo(hostname="h", role=["manager"], inferred=False, local_addresses=[]),
+        topology=TopologyRef(path=None, sha256="0"),
+        catalogue="shipped",
+        workers=2,
+        on_progress=heard.append,
+    )
+    run.collector.close()
+    assert not run.interrupted
+    assert sum(heard) == plan.total == run.head.summary.probes
+    assert len(heard) >= 4
