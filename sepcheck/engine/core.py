@@ -241,11 +241,15 @@ class _Run(Generic[P]):
     def _tick(self) -> None:
         self.woken = False
         now = self.loop.time()
-        if now >= self.beat_due:
-            self.window.beat(now - self.beat_due, self.in_flight)
-            self.beat_due = now + _HEARTBEAT
         # Answers first: what reached this host before its deadline was looked at counts.
         self._take_answers()
+        if now >= self.beat_due:
+            # After the answers are taken: a window is full only of probes still waiting
+            # on the network. Counting answers that are already here made a fast network
+            # look like one that needs more probes in flight, and the window grew to the
+            # limit where a tenth of it kept the CPU as busy (bench: 9% slower).
+            self.window.beat(now - self.beat_due, self.in_flight)
+            self.beat_due = now + _HEARTBEAT
         events = self.events
         while events and events[0][0] <= now:
             _, _, action, flight, serial = heapq.heappop(events)

@@ -1,8 +1,9 @@
 """The adaptive concurrency window: how many probes may be in flight right now.
 
-It grows while the event loop keeps up and the window is in full use, halves when the loop
-lags (down to a floor: a slow loop still probes), and halves when this host runs out of
-sockets (down to 1). Lag never changes a verdict (tries read the kernel's state when their
+It grows while the event loop keeps up and the window is in full use (of probes still
+waiting on the network: the engine takes the answers that came before it asks), halves
+when the loop lags (down to a floor: a slow loop still probes), and halves when this host
+runs out of sockets (down to 1). Lag never changes a verdict (tries read the kernel's state when their
 deadline passes), it only delays timers, so some lag is tolerated to keep the CPU busy.
 """
 
