@@ -9,7 +9,7 @@ from __future__ import annotations
 from sepcheck.drive import ResultSink
 from sepcheck.engine import Engine, EngineSettings, RunStats
 from sepcheck.engine.slots import HostSlots
-from sepcheck.engine.window import LAG_FLOOR, LAG_HIGH, LAG_LOW, Window
+from sepcheck.engine.window import IDLE_TO_GROW, LAG_FLOOR, LAG_HIGH, LAG_LOW, Window
 from sepcheck.net.outcome import Outcome, Seen
 from sepcheck.results import ProbeResult, State
 from tests.fakes import OPEN, FakeNetwork, busy, run_virtual
@@ -109,16 +109,18 @@ def test_window_starts_within_its_limit() -> None:
 
 def test_window_grows_only_when_in_full_use_and_the_loop_keeps_up() -> None:
     window = Window(64, 1000)
-    window.beat(0.0, 10)  # not in full use: no reason to grow
+    window.beat(0.0, 10, 1.0)  # not in full use: no reason to grow
     assert window.size == 64
-    window.beat(LAG_LOW, 64)  # in full use, but the loop is not quite keeping up
+    window.beat(LAG_LOW, 64, 1.0)  # in full use, but the loop is not quite keeping up
     assert window.size == 64
-    window.beat(0.0, 64)
+    window.beat(0.0, 64, IDLE_TO_GROW - 0.01)  # busy nearly all the time: the loop is the limit
+    assert window.size == 64
+    window.beat(0.0, 64, IDLE_TO_GROW)
     assert window.size == 128  # grows by at least 64
-    window.beat(0.0, 128)
+    window.beat(0.0, 128, 1.0)
     assert window.size == 192
     big = Window(900, 1000)
-    big.beat(0.0, 900)
+    big.beat(0.0, 900, 1.0)
     assert big.size == 1000  # a quarter more, capped at the limit
     assert big.peak == 1000
 
@@ -126,11 +128,11 @@ def test_window_grows_only_when_in_full_use_and_the_loop_keeps_up() -> None:
 def test_window_halves_on_lag_down_to_the_floor_and_keeps_its_history() -> None:
     window = Window(512, 512)
     for _ in range(5):
-        window.beat(LAG_HIGH + 0.01, 0)
+        window.beat(LAG_HIGH + 0.01, 0, 1.0)
     assert window.size == LAG_FLOOR
     assert window.history == [512, 256, 128, 64]
     assert window.peak == 512
-    window.beat(LAG_HIGH, 0)  # exactly at the threshold: no change
+    window.beat(LAG_HIGH, 0, 1.0)  # exactly at the threshold: no change
     assert window.size == LAG_FLOOR
 
 

@@ -66,3 +66,42 @@ def test_workers_tell_a_parent_that_shows_progress_how_far_they_are(
     assert not run.interrupted
     assert sum(heard) == plan.total == run.head.summary.probes
     assert len(heard) >= 4
+
+
+def test_workers_send_no_progress_to_a_parent_that_shows_none(
+    write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-progress, or no terminal: the workers send their results and nothing else
+    (a message every 256 probes was a pipe write and a pickle nobody read)."""
+    import multiprocessing.connection
+
+    site = write(
+        "site.toml",
+        'sep_version = "14.3 RU8"\n[roles.client]\nhosts = ["127.0.0.1-127.0.11.254"]\n',
+    )
+    catalogue = load_catalogue(write("catalogue.toml", CATALOGUE))
+    plan = build_plan(catalogue, load_topology(site, catalogue), Vantage((Role.MANAGER,)))
+    kinds: list[str] = []
+    receive = multiprocessing.connection.Connection.recv
+
+    def recv(self: multiprocessing.connection.Connection) -> object:
+        message = receive(self)
+        kinds.append(message[0])
+        return message
+
+    monkeypatch.setattr(multiprocessing.connection.Connection, "recv", recv)
+    run = run_check(
+        plan=plan,
+        backend=choose(False),
+        datagram=lambda _port: b"",
+        settings=EngineSettings(rate=0),
+        stage=Stage.OPERATIONAL,
+        vantage=VantageInfo(hostname="h", role=["manager"], inferred=False, local_addresses=[]),
+        topology=TopologyRef(path=None, sha256="0"),
+        catalogue="shipped",
+        workers=2,
+        on_progress=None,
+    )
+    run.collector.close()
+    assert run.head.summary.probes == plan.total
+    assert kinds == ["done", "done"]

@@ -78,7 +78,11 @@ def settle_tcp(
 def expire_tcp(sock: socket.SocketType, address: str, sent: float) -> Outcome:
     """A connect() whose deadline passed: read the kernel's verdict once more (it may have
     settled while the loop was busy), then close ``sock``."""
-    err = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
+    try:
+        err = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
+    except BaseException:
+        sock.close()
+        raise
     if err:
         return settle_tcp(sock, address, err, time.monotonic() - sent)
     if not connected(sock):

@@ -46,11 +46,12 @@ _Pending = tuple[int, socket.SocketType, str, float, int]
 
 
 class ConnectScanner:
-    """The Linux backend's ``syn_scanner``. Not bound to a loop until the engine sets
-    ``on_answer`` (then the loop watches the epoll set until it is set back to None)."""
+    """The Linux backend's ``syn_scanner``. Its epoll set opens with the first probe; the
+    running loop watches it while the engine has ``on_answer`` set. ``close()`` closes
+    every socket and the set; a later probe opens a new one (the backend may be reused)."""
 
     def __init__(self) -> None:
-        self.epoll = select.epoll()
+        self._epoll: select.epoll | None = None
         self.by_fd: dict[int, _Pending] = {}
         self.live: dict[int, _Pending] = {}
         """Tickets in flight (their sockets not yet settled)."""
@@ -60,27 +61,42 @@ class ConnectScanner:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
+    def epoll(self) -> select.epoll:
+        if self._epoll is None:
+            if self._on_answer is not None:
+                self._bind()  # opens it, and the running loop watches it
+            else:
+                self._epoll = select.epoll()
+        assert self._epoll is not None
+        return self._epoll
+
+    @property
     def on_answer(self) -> Callable[[], None] | None:
         return self._on_answer
 
     @on_answer.setter
     def on_answer(self, callback: Callable[[], None] | None) -> None:
         self._on_answer = callback
-        if callback is not None and self._loop is None and not self.epoll.closed:
-            self._loop = asyncio.get_running_loop()
-            self._loop.add_reader(self.epoll.fileno(), self._readable)
-        elif callback is None:
-            self._unbind()
+        self._unbind()
+        if callback is not None:
+            self._bind()
+
+    def _bind(self) -> None:
+        """Let the running loop watch the epoll set (each run binds to its own loop)."""
+        if self._epoll is None:
+            self._epoll = select.epoll()
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._epoll.fileno(), self._readable)
+
+    def _unbind(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed() and self._epoll is not None:
+            loop.remove_reader(self._epoll.fileno())
 
     def _readable(self) -> None:
         # Only a wake-up: the engine reads the sockets in answers(), in its own tick.
         if self._on_answer is not None:
             self._on_answer()
-
-    def _unbind(self) -> None:
-        loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed() and not self.epoll.closed:
-            loop.remove_reader(self.epoll.fileno())
 
     def _answer(self, ticket: int, outcome: Outcome) -> None:
         self.ready[ticket] = outcome
@@ -113,8 +129,14 @@ class ConnectScanner:
             raise
         if err in IN_PROGRESS:
             fd = sock.fileno()
+            try:
+                self.epoll.register(fd, select.EPOLLOUT)
+            except OSError as exc:
+                sock.close()
+                if exc.errno in (errno.ENOSPC, errno.ENOMEM):  # epoll's own limits
+                    raise LocalResourceError(exc.errno, exc.strerror) from None
+                raise
             self.by_fd[fd] = self.live[ticket] = (ticket, sock, address, sent, fd)
-            self.epoll.register(fd, select.EPOLLOUT)
             return
         # Settled at once: connected (loopback can), or refused by this host's own stack
         # (no route, a local firewall). Out of resources raises (the engine waits).
@@ -132,9 +154,11 @@ class ConnectScanner:
 
     def _read(self) -> None:
         """Judge every socket the kernel says has settled (connected or failed)."""
+        if self._epoll is None:
+            return
         by_fd, live, ready = self.by_fd, self.live, self.ready
         while True:
-            events = self.epoll.poll(0, _BATCH)
+            events = self._epoll.poll(0, _BATCH)
             now = time.monotonic()
             for fd, _ in events:
                 pending = by_fd.pop(fd, None)
@@ -177,4 +201,6 @@ class ConnectScanner:
         self.by_fd.clear()
         self.ready.clear()
         self._unbind()
-        self.epoll.close()
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None

@@ -382,3 +382,119 @@ def test_the_engine_sends_tcp_probes_through_the_scanner(
     asyncio.run(main())
     assert ended[tcp_listener].state is Seen.OPEN
     assert ended[closed].state is Seen.REFUSED
+
+
+@pytest.fixture
+def full_listener() -> Iterator[int]:
+    """A port whose accept queue is full: the kernel drops further SYNs, so a connect()
+    to it stays under way (silent) for a second or more."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+    yield port
+    for filler in fillers:
+        filler.close()
+    server.close()
+
+
+def test_the_scanner_calls_a_connect_still_under_way_silent_and_closes_everything(
+    full_listener: int,
+) -> None:
+    """A SYN nobody answers: at its deadline the ticket is silent and its socket closed;
+    close() closes the sockets still in flight, and the backend can be used again."""
+
+    async def main() -> tuple[list[tuple[int, Outcome]], Outcome, bool, bool, Outcome]:
+        backend = LinuxBackend()
+        scanner = backend.syn_scanner
+        scanner.send_syn(1, "127.0.0.1", full_listener, None)
+        scanner.send_syn(2, "127.0.0.1", full_listener, None)
+        time.sleep(0.2)  # noqa: ASYNC251 (the SYNs wait; nothing comes back)
+        answers = scanner.answers()
+        first, second = scanner.live[1][1], scanner.live[2][1]
+        expired = scanner.expire(1)
+        backend.close()
+        closed = first.fileno() == -1 and second.fileno() == -1
+        empty = not scanner.live and not scanner.by_fd
+        # Used again after close(): a new epoll set, the same answers.
+        scanner.send_syn(3, "127.0.0.1", closed_port(socket.SOCK_STREAM), None)
+        time.sleep(0.1)  # noqa: ASYNC251
+        again = dict(scanner.answers())[3]
+        backend.close()
+        return answers, expired, closed, empty, again
+
+    answers, expired, closed, empty, again = asyncio.run(main())
+    assert answers == []
+    assert expired.silent
+    assert closed
+    assert empty
+    assert again.state is Seen.REFUSED
+
+
+def test_the_scanner_wakes_each_run_on_its_own_loop(tcp_listener: int) -> None:
+    """One backend, event loops one after the other: each loop watches the scanner's
+    sockets while its run has ``on_answer`` set, even when the run before never let go
+    (only the engine is sure to set it back to None)."""
+    backend = LinuxBackend()
+
+    async def one_run(let_go: bool) -> bool:
+        scanner = backend.syn_scanner
+        woken = asyncio.Event()
+        scanner.on_answer = woken.set
+        try:
+            scanner.send_syn(1, "127.0.0.1", tcp_listener, None)
+            await asyncio.wait_for(woken.wait(), 2)
+            return dict(scanner.answers())[1].state is Seen.OPEN
+        finally:
+            if let_go:
+                scanner.on_answer = None
+
+    try:
+        assert asyncio.run(one_run(let_go=True))
+        assert asyncio.run(one_run(let_go=False))
+        assert asyncio.run(one_run(let_go=True))
+    finally:
+        backend.close()
+
+
+def _loopback6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _loopback6(), reason="no IPv6 loopback here")
+def test_the_scanner_probes_ipv6_and_sends_with_a_ttl() -> None:
+    """IPv6 (the error queue's IPv6 option) and a hop limit (trace) on the C socket type."""
+    server = socket.socket(socket.AF_INET6)
+    server.bind(("::1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+
+    async def main() -> dict[int, Outcome]:
+        backend = LinuxBackend()
+        scanner = backend.syn_scanner
+        try:
+            scanner.send_syn(1, "::1", port, None)
+            scanner.send_syn(2, "::1", port, 7)
+            time.sleep(0.2)  # noqa: ASYNC251
+            return dict(scanner.answers())
+        finally:
+            backend.close()
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        server.close()
+    assert answers[1].state is Seen.OPEN
+    assert answers[2].state is Seen.OPEN
