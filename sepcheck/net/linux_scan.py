@@ -46,12 +46,14 @@ _Pending = tuple[int, socket.SocketType, str, float, int]
 
 
 class ConnectScanner:
-    """The Linux backend's ``syn_scanner``. Its epoll set opens with the first probe; the
-    running loop watches it while the engine has ``on_answer`` set. ``close()`` closes
-    every socket and the set; a later probe opens a new one (the backend may be reused)."""
+    """The Linux backend's ``syn_scanner``. The running loop watches its epoll set while
+    the engine has ``on_answer`` set. ``close()`` closes every socket and the set; a
+    later probe opens a new one (the backend may be used again)."""
 
     def __init__(self) -> None:
-        self._epoll: select.epoll | None = None
+        # Not annotated as select.epoll: mypy --platform win32 resolves annotations even
+        # past this module's ImportError, and Windows' select has no epoll.
+        self.epoll = select.epoll()
         self.by_fd: dict[int, _Pending] = {}
         self.live: dict[int, _Pending] = {}
         """Tickets in flight (their sockets not yet settled)."""
@@ -60,15 +62,11 @@ class ConnectScanner:
         self._on_answer: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def epoll(self) -> select.epoll:
-        if self._epoll is None:
-            if self._on_answer is not None:
-                self._bind()  # opens it, and the running loop watches it
-            else:
-                self._epoll = select.epoll()
-        assert self._epoll is not None
-        return self._epoll
+    def _reopen(self) -> None:
+        """A new epoll set after close(), watched by the loop if a run is on."""
+        self.epoll = select.epoll()
+        if self._on_answer is not None:
+            self._bind()
 
     @property
     def on_answer(self) -> Callable[[], None] | None:
@@ -83,15 +81,15 @@ class ConnectScanner:
 
     def _bind(self) -> None:
         """Let the running loop watch the epoll set (each run binds to its own loop)."""
-        if self._epoll is None:
-            self._epoll = select.epoll()
+        if self.epoll.closed:
+            self.epoll = select.epoll()
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._epoll.fileno(), self._readable)
+        self._loop.add_reader(self.epoll.fileno(), self._readable)
 
     def _unbind(self) -> None:
         loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed() and self._epoll is not None:
-            loop.remove_reader(self._epoll.fileno())
+        if loop is not None and not loop.is_closed() and not self.epoll.closed:
+            loop.remove_reader(self.epoll.fileno())
 
     def _readable(self) -> None:
         # Only a wake-up: the engine reads the sockets in answers(), in its own tick.
@@ -129,6 +127,8 @@ class ConnectScanner:
             raise
         if err in IN_PROGRESS:
             fd = sock.fileno()
+            if self.epoll.closed:
+                self._reopen()
             try:
                 self.epoll.register(fd, select.EPOLLOUT)
             except OSError as exc:
@@ -154,11 +154,11 @@ class ConnectScanner:
 
     def _read(self) -> None:
         """Judge every socket the kernel says has settled (connected or failed)."""
-        if self._epoll is None:
+        if self.epoll.closed:
             return
         by_fd, live, ready = self.by_fd, self.live, self.ready
         while True:
-            events = self._epoll.poll(0, _BATCH)
+            events = self.epoll.poll(0, _BATCH)
             now = time.monotonic()
             for fd, _ in events:
                 pending = by_fd.pop(fd, None)
@@ -201,6 +201,4 @@ class ConnectScanner:
         self.by_fd.clear()
         self.ready.clear()
         self._unbind()
-        if self._epoll is not None:
-            self._epoll.close()
-            self._epoll = None
+        self.epoll.close()
