@@ -13,10 +13,10 @@ from sepcheck.backends import choose
 from sepcheck.catalogue import load_catalogue
 from sepcheck.engine import EngineSettings
 from sepcheck.model import Role
-from sepcheck.plan import Vantage, build_plan
+from sepcheck.plan import Plan, Vantage, build_plan
 from sepcheck.report.model import TopologyRef, VantageInfo
 from sepcheck.results import Stage
-from sepcheck.run import run_check
+from sepcheck.run import CheckRun, run_check
 from sepcheck.topology import load_topology
 from sepcheck.workers import WORKER_SHARE
 
@@ -37,11 +37,8 @@ versions = "all"
 """
 
 
-def test_workers_tell_a_parent_that_shows_progress_how_far_they_are(
-    write: Callable[[str, str], Path],
-) -> None:
-    """Loopback clients (refused at once): the progress a parent hears adds up to the
-    plan, in several steps from each worker, not one total at the end."""
+def _plan(write: Callable[[str, str], Path]) -> Plan:
+    """3,070 loopback clients on a closed port (refused at once): two workers' worth."""
     site = write(
         "site.toml",
         'sep_version = "14.3 RU8"\n[roles.client]\nhosts = ["127.0.0.1-127.0.11.254"]\n',
@@ -49,7 +46,10 @@ def test_workers_tell_a_parent_that_shows_progress_how_far_they_are(
     catalogue = load_catalogue(write("catalogue.toml", CATALOGUE))
     plan = build_plan(catalogue, load_topology(site, catalogue), Vantage((Role.MANAGER,)))
     assert plan.total > 2 * WORKER_SHARE  # two workers, each with several steps
-    heard: list[int] = []
+    return plan
+
+
+def _run(plan: Plan, on_progress: Callable[[int], None] | None) -> CheckRun:
     run = run_check(
         plan=plan,
         backend=choose(False),
@@ -60,11 +60,23 @@ def test_workers_tell_a_parent_that_shows_progress_how_far_they_are(
         topology=TopologyRef(path=None, sha256="0"),
         catalogue="shipped",
         workers=2,
-        on_progress=heard.append,
+        on_progress=on_progress,
     )
     run.collector.close()
     assert not run.interrupted
-    assert sum(heard) == plan.total == run.head.summary.probes
+    assert run.head.summary.probes == plan.total
+    return run
+
+
+def test_workers_tell_a_parent_that_shows_progress_how_far_they_are(
+    write: Callable[[str, str], Path],
+) -> None:
+    """The progress a parent hears adds up to the plan, in several steps from each
+    worker, not one total at the end."""
+    plan = _plan(write)
+    heard: list[int] = []
+    _run(plan, heard.append)
+    assert sum(heard) == plan.total
     assert len(heard) >= 4
 
 
@@ -75,12 +87,7 @@ def test_workers_send_no_progress_to_a_parent_that_shows_none(
     (a message every 256 probes was a pipe write and a pickle nobody read)."""
     import multiprocessing.connection
 
-    site = write(
-        "site.toml",
-        'sep_version = "14.3 RU8"\n[roles.client]\nhosts = ["127.0.0.1-127.0.11.254"]\n',
-    )
-    catalogue = load_catalogue(write("catalogue.toml", CATALOGUE))
-    plan = build_plan(catalogue, load_topology(site, catalogue), Vantage((Role.MANAGER,)))
+    plan = _plan(write)
     kinds: list[str] = []
     receive = multiprocessing.connection.Connection.recv
 
@@ -90,18 +97,5 @@ def test_workers_send_no_progress_to_a_parent_that_shows_none(
         return message
 
     monkeypatch.setattr(multiprocessing.connection.Connection, "recv", recv)
-    run = run_check(
-        plan=plan,
-        backend=choose(False),
-        datagram=lambda _port: b"",
-        settings=EngineSettings(rate=0),
-        stage=Stage.OPERATIONAL,
-        vantage=VantageInfo(hostname="h", role=["manager"], inferred=False, local_addresses=[]),
-        topology=TopologyRef(path=None, sha256="0"),
-        catalogue="shipped",
-        workers=2,
-        on_progress=None,
-    )
-    run.collector.close()
-    assert run.head.summary.probes == plan.total
+    _run(plan, None)
     assert kinds == ["done", "done"]
