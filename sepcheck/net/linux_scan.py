@@ -36,8 +36,6 @@ _SOCKET = socket.SocketType
 _STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
 _INET, _INET6 = socket.AF_INET, socket.AF_INET6
 _SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
-_RECVERR4 = (socket.IPPROTO_IP, errqueue.IP_RECVERR)
-_RECVERR6 = (socket.IPPROTO_IPV6, errqueue.IPV6_RECVERR)
 _BATCH = 4096
 """Most ready sockets taken from the epoll set per call (more are read in a loop)."""
 
@@ -111,8 +109,7 @@ class ConnectScanner:
             self._answer(ticket, failed_start(exc, udp=False))
             return
         try:
-            level, option = _RECVERR6 if v6 else _RECVERR4
-            sock.setsockopt(level, option, 1)
+            errqueue.enable(sock, v6)
             if ttl is not None:
                 set_ttl(sock, ttl)
             sent = time.monotonic()
